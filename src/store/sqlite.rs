@@ -1,0 +1,462 @@
+//! The SQLite implementation of [`Store`]: file and directory permissions, connection
+//! settings (WAL, busy timeout, secure_delete), migrations, and the SQL for each operation.
+//!
+//! Several processes may open the same file. Every write runs in a `BEGIN IMMEDIATE`
+//! transaction, which takes SQLite's write lock up front: two writers queue on the busy
+//! timeout instead of both reading and one failing to upgrade, so no update is lost.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cryptoki_sys as sys;
+use sqlx::error::ErrorKind;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::{ObjectRecord, PinRole, Store, TokenRecord, WrappedStorageKey};
+use crate::error::{Error, Result};
+
+/// The SQLite migrations, embedded at build time from `migrations/sqlite` beside Cargo.toml.
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a connection waits for another writer before failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections per process; writes serialise on the file lock anyway.
+const MAX_CONNECTIONS: u32 = 4;
+/// Tries at running migrations: two processes opening a fresh file at once can race, and the
+/// loser succeeds on a retry once it sees the winner's committed schema.
+const MIGRATION_ATTEMPTS: u32 = 5;
+
+/// Numbers each opened store so its worker threads get distinguishable names.
+static STORE_SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// A token store in one SQLite file.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    token_id: String,
+    path: PathBuf,
+    /// Part of the worker thread names (`kr-db<seq>-<n>`), shown in debuggers and `top -H`.
+    seq: u64,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("token_id", &self.token_id)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates missing parent directories as 0700 and the file as 0600 (SQLite then gives its
+/// -wal and -shm files the database file's mode). An existing file is left as it is, with a
+/// warning if others can read it.
+fn prepare_file(path: &Path) -> Result<()> {
+    let io = |what: &str, e: std::io::Error| {
+        Error::Store(format!("{what} for store {}: {e}", path.display()))
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| io("cannot create directory", e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io("cannot open", e))?;
+    let mode = file
+        .metadata()
+        .map_err(|e| io("cannot stat", e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{:o}", mode & 0o777),
+            "store file is accessible to other users; chmod 600 it"
+        );
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file for `token_id` and brings its schema up to
+    /// date.
+    pub async fn open(path: &Path, token_id: &str) -> Result<SqliteStore> {
+        Self::open_with_migrator(path, token_id, &MIGRATOR).await
+    }
+
+    /// [`SqliteStore::open`] with an explicit migrator (tests and tools with their own
+    /// migration set).
+    pub async fn open_with_migrator(
+        path: &Path,
+        token_id: &str,
+        migrator: &Migrator,
+    ) -> Result<SqliteStore> {
+        if token_id.is_empty() {
+            return Err(Error::Store(format!(
+                "empty token id for store {}",
+                path.display()
+            )));
+        }
+        prepare_file(path)?;
+        let seq = STORE_SEQ.fetch_add(1, Ordering::Relaxed);
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            // FULL rather than NORMAL: a freshly generated key version that an application has
+            // already encrypted with must survive a power cut. Writes are rare.
+            .synchronous(SqliteSynchronous::Full)
+            .pragma("secure_delete", "ON")
+            .thread_name(move |n| format!("kr-db{seq}-{n}"));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::Store(format!("cannot open store {}: {e}", path.display())))?;
+        let store = SqliteStore {
+            pool,
+            token_id: token_id.to_owned(),
+            path: path.to_owned(),
+            seq,
+        };
+        if let Err(e) = store.migrate(migrator).await {
+            store.pool.close().await;
+            return Err(e);
+        }
+        Ok(store)
+    }
+
+    async fn migrate(&self, migrator: &Migrator) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            match migrator.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < MIGRATION_ATTEMPTS => {
+                    tracing::debug!(path = %self.path.display(), attempt, "migration retry: {e}");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(Error::Store(format!(
+                        "migrating store {}: {e}",
+                        self.path.display()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Maps a database error to `Error::Store` naming the operation and the file.
+    fn err(&self, what: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
+        move |e| Error::Store(format!("{what} (store {}): {e}", self.path.display()))
+    }
+
+    /// Starts a write transaction holding the write lock from its first statement.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.err("begin write transaction"))
+    }
+
+    /// Bumps the generation and commits.
+    async fn commit(&self, mut tx: Transaction<'static, Sqlite>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO store_generation (token_id, generation) VALUES (?1, 1) \
+             ON CONFLICT (token_id) DO UPDATE SET generation = generation + 1",
+        )
+        .bind(&self.token_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("bump generation"))?;
+        tx.commit().await.map_err(self.err("commit"))
+    }
+
+    /// The error for a write that needs the token row when there is none.
+    fn no_token(&self) -> Error {
+        tracing::debug!(path = %self.path.display(), token = %self.token_id, "no token row");
+        Error::Rv(sys::CKR_TOKEN_NOT_RECOGNIZED)
+    }
+
+    /// A token-row update must hit the one row; none means the token was never initialised.
+    fn require_token(&self, rows: u64) -> Result<()> {
+        if rows == 0 {
+            return Err(self.no_token());
+        }
+        Ok(())
+    }
+
+    fn parse_wrapped(&self, what: &str, bytes: &[u8]) -> Result<WrappedStorageKey> {
+        WrappedStorageKey::from_bytes(bytes).map_err(|e| {
+            Error::StoreIntegrity(format!("{what} in store {}: {e}", self.path.display()))
+        })
+    }
+
+    fn to_u32(&self, what: &str, v: i64) -> Result<u32> {
+        u32::try_from(v).map_err(|_| {
+            Error::StoreIntegrity(format!(
+                "{what} = {v} out of range in store {}",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+/// Column-naming SQL per role; fixed strings, so nothing is ever formatted into SQL.
+struct RoleSql {
+    set_key: &'static str,
+    add_failure: &'static str,
+    reset: &'static str,
+}
+
+fn role_sql(role: PinRole) -> RoleSql {
+    match role {
+        PinRole::So => RoleSql {
+            set_key: "UPDATE tokens SET so_key = ?2, so_failures = 0 WHERE token_id = ?1",
+            add_failure: "UPDATE tokens SET so_failures = MIN(so_failures + 1, 4294967295) \
+                          WHERE token_id = ?1 RETURNING so_failures",
+            reset: "UPDATE tokens SET so_failures = 0 WHERE token_id = ?1",
+        },
+        PinRole::User => RoleSql {
+            set_key: "UPDATE tokens SET user_key = ?2, user_failures = 0 WHERE token_id = ?1",
+            add_failure: "UPDATE tokens SET user_failures = MIN(user_failures + 1, 4294967295) \
+                          WHERE token_id = ?1 RETURNING user_failures",
+            reset: "UPDATE tokens SET user_failures = 0 WHERE token_id = ?1",
+        },
+    }
+}
+
+type TokenRow = (String, String, Vec<u8>, Option<Vec<u8>>, i64, i64, i64);
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load_token(&self) -> Result<Option<TokenRecord>> {
+        let row: Option<TokenRow> = sqlx::query_as(
+            "SELECT label, serial, so_key, user_key, so_failures, user_failures, initialized_at \
+             FROM tokens WHERE token_id = ?1",
+        )
+        .bind(&self.token_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err("load token"))?;
+        let Some((label, serial, so_key, user_key, so_f, user_f, initialized_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TokenRecord {
+            label,
+            serial,
+            so_key: self.parse_wrapped("SO key", &so_key)?,
+            user_key: user_key
+                .map(|b| self.parse_wrapped("user key", &b))
+                .transpose()?,
+            so_failures: self.to_u32("so_failures", so_f)?,
+            user_failures: self.to_u32("user_failures", user_f)?,
+            initialized_at,
+        }))
+    }
+
+    async fn init_token(&self, rec: &TokenRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM objects WHERE token_id = ?1")
+            .bind(&self.token_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("delete objects for init"))?;
+        sqlx::query(
+            "INSERT INTO tokens (token_id, label, serial, so_key, user_key, so_failures, \
+             user_failures, initialized_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (token_id) DO UPDATE SET label = excluded.label, \
+             serial = excluded.serial, so_key = excluded.so_key, user_key = excluded.user_key, \
+             so_failures = excluded.so_failures, user_failures = excluded.user_failures, \
+             initialized_at = excluded.initialized_at",
+        )
+        .bind(&self.token_id)
+        .bind(&rec.label)
+        .bind(&rec.serial)
+        .bind(rec.so_key.to_bytes())
+        .bind(rec.user_key.as_ref().map(WrappedStorageKey::to_bytes))
+        .bind(i64::from(rec.so_failures))
+        .bind(i64::from(rec.user_failures))
+        .bind(rec.initialized_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("write token row"))?;
+        self.commit(tx).await
+    }
+
+    async fn set_pin(&self, role: PinRole, key: &WrappedStorageKey) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(role_sql(role).set_key)
+            .bind(&self.token_id)
+            .bind(key.to_bytes())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("set PIN key"))?;
+        self.require_token(done.rows_affected())?;
+        self.commit(tx).await
+    }
+
+    async fn record_login_failure(&self, role: PinRole) -> Result<u32> {
+        let mut tx = self.begin_write().await?;
+        let count: Option<i64> = sqlx::query_scalar(role_sql(role).add_failure)
+            .bind(&self.token_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(self.err("record login failure"))?;
+        let Some(count) = count else {
+            return Err(self.no_token());
+        };
+        let count = self.to_u32("failure counter", count)?;
+        self.commit(tx).await?;
+        Ok(count)
+    }
+
+    async fn reset_login_failures(&self, role: PinRole) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(role_sql(role).reset)
+            .bind(&self.token_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("reset login failures"))?;
+        self.require_token(done.rows_affected())?;
+        self.commit(tx).await
+    }
+
+    async fn insert_object(&self, rec: &ObjectRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let res = sqlx::query(
+            "INSERT INTO objects (token_id, uid, public, secret) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(&self.token_id)
+        .bind(&rec.uid)
+        .bind(&rec.public)
+        .bind(rec.secret.as_deref())
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Ok(_) => self.commit(tx).await,
+            Err(e) => match e.as_database_error().map(|d| d.kind()) {
+                Some(ErrorKind::ForeignKeyViolation) => Err(self.no_token()),
+                Some(ErrorKind::UniqueViolation) => Err(Error::Store(format!(
+                    "object {:?} already exists in store {}",
+                    rec.uid,
+                    self.path.display()
+                ))),
+                _ => Err(self.err("insert object")(e)),
+            },
+        }
+    }
+
+    async fn update_object(&self, rec: &ObjectRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE objects SET public = ?3, secret = ?4 WHERE token_id = ?1 AND uid = ?2",
+        )
+        .bind(&self.token_id)
+        .bind(&rec.uid)
+        .bind(&rec.public)
+        .bind(rec.secret.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("update object"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Rv(sys::CKR_OBJECT_HANDLE_INVALID));
+        }
+        self.commit(tx).await
+    }
+
+    async fn delete_object(&self, uid: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM objects WHERE token_id = ?1 AND uid = ?2")
+            .bind(&self.token_id)
+            .bind(uid)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("delete object"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Rv(sys::CKR_OBJECT_HANDLE_INVALID));
+        }
+        self.commit(tx).await
+    }
+
+    async fn load_objects(&self) -> Result<Vec<ObjectRecord>> {
+        let rows: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT uid, public, secret FROM objects WHERE token_id = ?1 ORDER BY seq",
+        )
+        .bind(&self.token_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("load objects"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(uid, public, secret)| ObjectRecord {
+                uid,
+                public,
+                secret,
+            })
+            .collect())
+    }
+
+    async fn generation(&self) -> Result<u64> {
+        let g: Option<i64> =
+            sqlx::query_scalar("SELECT generation FROM store_generation WHERE token_id = ?1")
+                .bind(&self.token_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.err("read generation"))?;
+        let g = g.unwrap_or(0);
+        u64::try_from(g).map_err(|_| {
+            Error::StoreIntegrity(format!(
+                "generation {g} negative in store {}",
+                self.path.display()
+            ))
+        })
+    }
+
+    async fn close(&self) {
+        // sqlx 0.8's Pool::close can return early: closing an idle connection hands back a
+        // semaphore permit it never held, so its final "wait for every permit" can succeed
+        // while a just-used connection is still on its way back to the idle queue (a spawned
+        // task pings it first). Such a connection would then sit idle, its worker thread alive,
+        // until the pool is dropped. Nothing can check a connection out once the pool is
+        // closed, so closing again until none is left is bounded by the slowest statement
+        // still running, itself bounded by the busy timeout.
+        let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT + Duration::from_secs(1);
+        loop {
+            self.pool.close().await;
+            if self.pool.size() == 0 {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    left = self.pool.size(),
+                    "store connections still open after close"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! The in-memory object table of one slot: handles, entries, and the epoch
+//! that tells sessions their cached keys went stale.
+//!
+//! Lookups take a read lock; key use on the hot path goes through the
+//! session's own key cache and only reads the epoch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use cryptoki_sys as sys;
+use once_cell::sync::OnceCell;
+use parking_lot::RwLock;
+use sys::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
+use zeroize::Zeroizing;
+
+use crate::error::{rv, Result};
+use crate::mech::key::KeyMaterial;
+use crate::object::Object;
+
+/// One object as the token holds it.
+pub struct ObjectEntry {
+    /// Its handle in this process.
+    pub handle: CK_OBJECT_HANDLE,
+    /// Attributes (the secret value may be absent until unsealed).
+    pub object: Object,
+    /// `CKA_UNIQUE_ID`; also the store key and part of the sealing AAD.
+    pub uid: String,
+    /// The session that owns a session object.
+    pub owner: Option<CK_SESSION_HANDLE>,
+    /// Sealed secret value of a token object, as stored.
+    pub sealed: Option<Vec<u8>>,
+    /// Encoded public attributes as stored (to detect changes by others).
+    pub stored_public: Vec<u8>,
+    material: OnceCell<Arc<KeyMaterial>>,
+}
+
+impl ObjectEntry {
+    /// A new entry; `material` may be supplied when the secret is at hand.
+    pub fn new(
+        handle: CK_OBJECT_HANDLE,
+        object: Object,
+        uid: String,
+        owner: Option<CK_SESSION_HANDLE>,
+        sealed: Option<Vec<u8>>,
+        stored_public: Vec<u8>,
+    ) -> ObjectEntry {
+        ObjectEntry { handle, object, uid, owner, sealed, stored_public, material: OnceCell::new() }
+    }
+
+    /// True when the object carries a secret value (in memory or sealed).
+    pub fn has_secret(&self) -> bool {
+        self.sealed.is_some() || self.object.secret_value().is_some()
+    }
+
+    /// The plaintext secret, unsealing it with `unseal` on first use.
+    pub fn material(
+        &self,
+        unseal: impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>>,
+    ) -> Result<Arc<KeyMaterial>> {
+        self.material
+            .get_or_try_init(|| {
+                let raw = match (self.object.secret_value(), &self.sealed) {
+                    (Some(v), _) => Zeroizing::new(v.to_vec()),
+                    (None, Some(sealed)) => unseal(sealed)?,
+                    (None, None) => return rv(sys::CKR_KEY_TYPE_INCONSISTENT),
+                };
+                Ok(Arc::new(KeyMaterial::new(self.object.key_type(), raw)?))
+            })
+            .cloned()
+    }
+
+    /// The same entry with new attributes (after `C_SetAttributeValue`).
+    pub fn with_object(&self, object: Object, stored_public: Vec<u8>) -> ObjectEntry {
+        ObjectEntry {
+            handle: self.handle,
+            object,
+            uid: self.uid.clone(),
+            owner: self.owner,
+            sealed: self.sealed.clone(),
+            stored_public,
+            material: self.material.clone(),
+        }
+    }
+
+    /// The same entry with its unsealed secret dropped (on logout).
+    pub fn without_material(&self) -> ObjectEntry {
+        ObjectEntry {
+            handle: self.handle,
+            object: self.object.clone(),
+            uid: self.uid.clone(),
+            owner: self.owner,
+            sealed: self.sealed.clone(),
+            stored_public: self.stored_public.clone(),
+            material: OnceCell::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    by_handle: BTreeMap<CK_OBJECT_HANDLE, Arc<ObjectEntry>>,
+    by_uid: HashMap<String, CK_OBJECT_HANDLE>,
+}
+
+/// All objects of one slot, token and session.
+#[derive(Default)]
+pub struct ObjectTable {
+    inner: RwLock<Inner>,
+    epoch: AtomicU64,
+}
+
+impl ObjectTable {
+    /// Bumped whenever an entry is replaced or removed.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The entry for `handle`.
+    pub fn get(&self, handle: CK_OBJECT_HANDLE) -> Option<Arc<ObjectEntry>> {
+        self.inner.read().by_handle.get(&handle).cloned()
+    }
+
+    /// The handle of the object with `uid`, if loaded.
+    pub fn handle_of(&self, uid: &str) -> Option<CK_OBJECT_HANDLE> {
+        self.inner.read().by_uid.get(uid).copied()
+    }
+
+    /// Adds a new entry.
+    pub fn insert(&self, entry: ObjectEntry) -> CK_OBJECT_HANDLE {
+        let h = entry.handle;
+        let mut g = self.inner.write();
+        g.by_uid.insert(entry.uid.clone(), h);
+        g.by_handle.insert(h, Arc::new(entry));
+        h
+    }
+
+    /// Replaces an entry with the same handle.
+    pub fn replace(&self, entry: ObjectEntry) {
+        let mut g = self.inner.write();
+        g.by_handle.insert(entry.handle, Arc::new(entry));
+        drop(g);
+        self.bump();
+    }
+
+    /// Removes an entry.
+    pub fn remove(&self, handle: CK_OBJECT_HANDLE) -> Option<Arc<ObjectEntry>> {
+        let mut g = self.inner.write();
+        let e = g.by_handle.remove(&handle)?;
+        g.by_uid.remove(&e.uid);
+        drop(g);
+        self.bump();
+        Some(e)
+    }
+
+    /// Every entry in handle (creation) order.
+    pub fn snapshot(&self) -> Vec<Arc<ObjectEntry>> {
+        self.inner.read().by_handle.values().cloned().collect()
+    }
+
+    /// Removes the session objects of `session` (or of every session).
+    pub fn remove_session_objects(&self, session: Option<CK_SESSION_HANDLE>) {
+        let mut g = self.inner.write();
+        let doomed: Vec<_> = g
+            .by_handle
+            .values()
+            .filter(|e| e.owner.is_some() && (session.is_none() || e.owner == session))
+            .map(|e| (e.handle, e.uid.clone()))
+            .collect();
+        for (h, uid) in &doomed {
+            g.by_handle.remove(h);
+            g.by_uid.remove(uid);
+        }
+        drop(g);
+        if !doomed.is_empty() {
+            self.bump();
+        }
+    }
+
+    /// Removes every token object (token re-initialised).
+    pub fn clear_token_objects(&self) {
+        let mut g = self.inner.write();
+        g.by_handle.retain(|_, e| e.owner.is_some());
+        let keep: HashMap<_, _> = g.by_handle.values().map(|e| (e.uid.clone(), e.handle)).collect();
+        g.by_uid = keep;
+        drop(g);
+        self.bump();
+    }
+
+    /// Drops every unsealed token secret and every private session secret.
+    pub fn forget_secrets(&self) {
+        let mut g = self.inner.write();
+        for e in g.by_handle.values_mut() {
+            if e.sealed.is_some() {
+                *e = Arc::new(e.without_material());
+            }
+        }
+        drop(g);
+        self.bump();
+    }
+
+    /// Applies the store's current set of token objects: new ones get
+    /// handles, changed ones are replaced, vanished ones removed.
+    pub fn merge_token_objects(&self, fresh: Vec<(String, Object, Option<Vec<u8>>, Vec<u8>)>) {
+        let mut g = self.inner.write();
+        let mut seen = std::collections::HashSet::new();
+        let mut changed = false;
+        for (uid, object, sealed, public) in fresh {
+            seen.insert(uid.clone());
+            match g.by_uid.get(&uid).copied() {
+                Some(h) => {
+                    let same = g.by_handle.get(&h).is_some_and(|e| e.stored_public == public && e.sealed == sealed);
+                    if !same {
+                        let entry = ObjectEntry::new(h, object, uid, None, sealed, public);
+                        g.by_handle.insert(h, Arc::new(entry));
+                        changed = true;
+                    }
+                }
+                None => {
+                    let h = super::handles::next_object();
+                    g.by_uid.insert(uid.clone(), h);
+                    g.by_handle.insert(h, Arc::new(ObjectEntry::new(h, object, uid, None, sealed, public)));
+                }
+            }
+        }
+        let gone: Vec<_> = g
+            .by_handle
+            .values()
+            .filter(|e| e.owner.is_none() && !seen.contains(&e.uid))
+            .map(|e| (e.handle, e.uid.clone()))
+            .collect();
+        for (h, uid) in &gone {
+            g.by_handle.remove(h);
+            g.by_uid.remove(uid);
+        }
+        drop(g);
+        if changed || !gone.is_empty() {
+            self.bump();
+        }
+    }
+}

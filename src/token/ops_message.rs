@@ -1,0 +1,116 @@
+//! The PKCS#11 3.0 message API for AES-GCM.
+//!
+//! An error ends the current message but not the message context, as the
+//! specification describes for `C_EncryptMessage`.
+
+use cryptoki_sys as sys;
+use sys::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
+
+use super::library::Library;
+use super::output::Output;
+use super::session::Session;
+use crate::error::{rv, Result};
+use crate::mech::message_op::{MessageOp, MessageParams};
+use crate::mech::Mechanism;
+
+impl Session {
+    fn message_slot(&mut self, encrypt: bool) -> &mut Option<MessageOp> {
+        if encrypt {
+            &mut self.msg_encrypt
+        } else {
+            &mut self.msg_decrypt
+        }
+    }
+
+    fn message_op(&mut self, encrypt: bool) -> Result<&mut MessageOp> {
+        if self.needs_context_login {
+            return rv(sys::CKR_USER_NOT_LOGGED_IN);
+        }
+        self.message_slot(encrypt).as_mut().map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)
+    }
+}
+
+impl Library {
+    /// `C_MessageEncryptInit`/`C_MessageDecryptInit`; `None` cancels.
+    pub fn message_init(&self, h: CK_SESSION_HANDLE, encrypt: bool, mech: Option<&Mechanism>, key: CK_OBJECT_HANDLE) -> Result<()> {
+        self.with_session(h, |s| {
+            let Some(mech) = mech else {
+                *s.message_slot(encrypt) = None;
+                return Ok(());
+            };
+            if s.message_slot(encrypt).is_some() {
+                return rv(sys::CKR_OPERATION_ACTIVE);
+            }
+            if !matches!(mech, Mechanism::AesGcmMessage) {
+                return rv(sys::CKR_MECHANISM_INVALID);
+            }
+            let purpose = if encrypt { sys::CKA_ENCRYPT } else { sys::CKA_DECRYPT };
+            let (material, always) = s.key(key, purpose, mech.ck_type(), mech.key_type())?;
+            *s.message_slot(encrypt) = Some(MessageOp::new(material, encrypt)?);
+            s.needs_context_login = always;
+            Ok(())
+        })
+    }
+
+    /// `C_EncryptMessage`/`C_DecryptMessage`.
+    pub fn one_message(
+        &self,
+        h: CK_SESSION_HANDLE,
+        encrypt: bool,
+        params: &mut MessageParams,
+        aad: &[u8],
+        input: &[u8],
+        out: &mut Output,
+    ) -> Result<()> {
+        self.with_session(h, |s| {
+            let op = s.message_op(encrypt)?;
+            if op.busy() {
+                return rv(sys::CKR_OPERATION_ACTIVE);
+            }
+            let n = input.len();
+            out.produce(n, true, |buf| op.one_message(params, aad, input, &mut buf[..n]))
+                .and_then(|o| match o {
+                    super::output::Outcome::Short(_) => rv(sys::CKR_BUFFER_TOO_SMALL),
+                    _ => Ok(()),
+                })
+        })
+    }
+
+    /// `C_EncryptMessageBegin`/`C_DecryptMessageBegin`.
+    pub fn message_begin(&self, h: CK_SESSION_HANDLE, encrypt: bool, params: &mut MessageParams, aad: &[u8]) -> Result<()> {
+        self.with_session(h, |s| s.message_op(encrypt)?.begin(params, aad))
+    }
+
+    /// `C_EncryptMessageNext`/`C_DecryptMessageNext`.
+    pub fn message_next(
+        &self,
+        h: CK_SESSION_HANDLE,
+        encrypt: bool,
+        params: &mut MessageParams,
+        part: &[u8],
+        out: &mut Output,
+        end: bool,
+    ) -> Result<()> {
+        self.with_session(h, |s| {
+            let op = s.message_op(encrypt)?;
+            let n = op.next_len(part.len(), end)?;
+            let r = out.produce(n, true, |buf| op.next(params, part, buf, end));
+            match r {
+                Ok(super::output::Outcome::Short(_)) => rv(sys::CKR_BUFFER_TOO_SMALL),
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    op.abort_message();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// `C_MessageEncryptFinal`/`C_MessageDecryptFinal`.
+    pub fn message_final(&self, h: CK_SESSION_HANDLE, encrypt: bool) -> Result<()> {
+        self.with_session(h, |s| match s.message_slot(encrypt).take() {
+            Some(_) => Ok(()),
+            None => rv(sys::CKR_OPERATION_NOT_INITIALIZED),
+        })
+    }
+}

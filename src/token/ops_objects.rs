@@ -1,0 +1,322 @@
+//! Object operations: create, copy, destroy, attributes, find, key
+//! generation, wrapping and unwrapping.
+
+use std::sync::Arc;
+
+use cryptoki_sys as sys;
+use sys::{CK_ATTRIBUTE_TYPE, CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
+use zeroize::Zeroizing;
+
+use super::handles;
+use super::library::Library;
+use super::objects::{ObjectEntry, ObjectTable};
+use super::output::Output;
+use super::session::{FindState, Session};
+use super::slot::Slot;
+use crate::error::{rv, Result};
+use crate::mech::primitives::{key_wrap, rng};
+use crate::mech::Mechanism;
+use crate::object::{self, AttrRead, Object, Origin, TemplateAttr};
+
+/// One attribute of a `C_GetAttributeValue` answer.
+pub enum AttrAnswer {
+    /// The value, in native C layout.
+    Value(Zeroizing<Vec<u8>>),
+    /// The value exists but may not be revealed.
+    Sensitive,
+    /// The object has no such attribute.
+    Invalid,
+}
+
+/// Facts about the calling session, read under its lock and then released.
+struct Caller {
+    slot: Arc<Slot>,
+    rw: bool,
+    user: bool,
+    so: bool,
+}
+
+fn caller(lib: &Library, h: CK_SESSION_HANDLE) -> Result<Caller> {
+    lib.with_session(h, |s| Ok(Caller { slot: s.slot.clone(), rw: s.rw, user: s.user_logged_in(), so: s.so_logged_in() }))
+}
+
+/// A fresh `CKA_UNIQUE_ID`.
+fn new_uid() -> Result<String> {
+    let bytes = rng::random_array::<16>()?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The visible entry `oh`, or `CKR_OBJECT_HANDLE_INVALID`.
+fn visible(c: &Caller, oh: CK_OBJECT_HANDLE) -> Result<Arc<ObjectEntry>> {
+    match c.slot.objects.get(oh) {
+        Some(e) if !e.object.is_private() || c.user => Ok(e),
+        _ => rv(sys::CKR_OBJECT_HANDLE_INVALID),
+    }
+}
+
+fn template_has(t: &[TemplateAttr], kind: CK_ATTRIBUTE_TYPE) -> bool {
+    t.iter().any(|a| a.kind == kind)
+}
+
+impl Library {
+    /// Stores a new object (token or session) and returns its handle.
+    fn add_object(&self, c: &Caller, session: CK_SESSION_HANDLE, mut obj: Object) -> Result<CK_OBJECT_HANDLE> {
+        if obj.is_token() && !c.rw {
+            return rv(sys::CKR_SESSION_READ_ONLY);
+        }
+        if obj.is_private() && !c.user {
+            return rv(sys::CKR_USER_NOT_LOGGED_IN);
+        }
+        let uid = new_uid()?;
+        obj.set_unique_id(&uid);
+        let handle = handles::next_object();
+        if obj.is_token() {
+            c.slot.persist_new(handle, obj, uid)?;
+        } else {
+            c.slot.objects.insert(ObjectEntry::new(handle, obj, uid, Some(session), None, Vec::new()));
+        }
+        Ok(handle)
+    }
+
+    /// `C_CreateObject`.
+    pub fn create_object(&self, h: CK_SESSION_HANDLE, template: &[TemplateAttr]) -> Result<CK_OBJECT_HANDLE> {
+        let c = caller(self, h)?;
+        let obj = Object::from_template(template, Origin::Create, None, c.so)?;
+        self.add_object(&c, h, obj)
+    }
+
+    /// `C_CopyObject`.
+    pub fn copy_object(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, template: &[TemplateAttr]) -> Result<CK_OBJECT_HANDLE> {
+        let c = caller(self, h)?;
+        let e = visible(&c, oh)?;
+        let source = with_secret(&c.slot, &e)?;
+        let obj = source.copy_with(template, c.so)?;
+        self.add_object(&c, h, obj)
+    }
+
+    /// `C_DestroyObject`.
+    pub fn destroy_object(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE) -> Result<()> {
+        let c = caller(self, h)?;
+        let e = visible(&c, oh)?;
+        if !e.object.is_destroyable() {
+            return rv(sys::CKR_ACTION_PROHIBITED);
+        }
+        if e.owner.is_none() {
+            if !c.rw {
+                return rv(sys::CKR_SESSION_READ_ONLY);
+            }
+            c.slot.persist_delete(&e)
+        } else {
+            c.slot.objects.remove(oh);
+            Ok(())
+        }
+    }
+
+    /// `C_GetObjectSize`.
+    pub fn object_size(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE) -> Result<usize> {
+        let c = caller(self, h)?;
+        Ok(visible(&c, oh)?.object.size_estimate())
+    }
+
+    /// `C_GetAttributeValue`: one answer per requested attribute.
+    pub fn get_attributes(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, kinds: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<AttrAnswer>> {
+        let c = caller(self, h)?;
+        let e = visible(&c, oh)?;
+        kinds
+            .iter()
+            .map(|&kind| {
+                if kind == sys::CKA_VALUE && e.has_secret() {
+                    // The value may still be sealed; the hidden rule decides first.
+                    if e.object.class() == sys::CKO_SECRET_KEY && e.object.is_value_hidden() {
+                        return Ok(AttrAnswer::Sensitive);
+                    }
+                    return Ok(AttrAnswer::Value(Zeroizing::new(c.slot.material(&e)?.raw().to_vec())));
+                }
+                Ok(match e.object.get(kind) {
+                    AttrRead::Sensitive => AttrAnswer::Sensitive,
+                    AttrRead::Value(v) => AttrAnswer::Value(Zeroizing::new(v.to_vec())),
+                    AttrRead::Invalid => AttrAnswer::Invalid,
+                })
+            })
+            .collect()
+    }
+
+    /// `C_SetAttributeValue`.
+    pub fn set_attributes(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, template: &[TemplateAttr]) -> Result<()> {
+        let c = caller(self, h)?;
+        let e = visible(&c, oh)?;
+        if e.owner.is_none() && !c.rw {
+            return rv(sys::CKR_SESSION_READ_ONLY);
+        }
+        let mut updated = e.object.clone();
+        updated.apply_set(template, c.so)?;
+        if e.owner.is_none() {
+            c.slot.persist_update(&e, updated)
+        } else {
+            c.slot.objects.replace(e.with_object(updated, Vec::new()));
+            Ok(())
+        }
+    }
+
+    /// `C_FindObjectsInit`.
+    pub fn find_init(&self, h: CK_SESSION_HANDLE, template: &[TemplateAttr]) -> Result<()> {
+        let slot = self.with_session(h, |s| {
+            if s.find.is_some() {
+                return rv(sys::CKR_OPERATION_ACTIVE);
+            }
+            Ok(s.slot.clone())
+        })?;
+        slot.reload_if_stale()?;
+        self.with_session(h, |s| {
+            let results = matching(&slot.objects, s, template);
+            s.find = Some(FindState { results, pos: 0 });
+            Ok(())
+        })
+    }
+
+    /// `C_FindObjects`: up to `max` more handles.
+    pub fn find_next(&self, h: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.with_session(h, |s| {
+            let f = s.find.as_mut().map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)?;
+            let end = f.results.len().min(f.pos.saturating_add(max));
+            let out = f.results[f.pos..end].to_vec();
+            f.pos = end;
+            Ok(out)
+        })
+    }
+
+    /// `C_FindObjectsFinal`.
+    pub fn find_final(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.with_session(h, |s| match s.find.take() {
+            Some(_) => Ok(()),
+            None => rv(sys::CKR_OPERATION_NOT_INITIALIZED),
+        })
+    }
+
+    /// `C_GenerateKey`.
+    pub fn generate_key(&self, h: CK_SESSION_HANDLE, mech: &Mechanism, template: &[TemplateAttr]) -> Result<CK_OBJECT_HANDLE> {
+        let c = caller(self, h)?;
+        let key_type = match mech {
+            Mechanism::AesKeyGen => sys::CKK_AES,
+            Mechanism::GenericSecretKeyGen => sys::CKK_GENERIC_SECRET,
+            _ => return rv(sys::CKR_MECHANISM_INVALID),
+        };
+        let t = template;
+        let n = object::required_value_len(t, key_type)?;
+        let mut secret = Zeroizing::new(vec![0u8; n]);
+        rng::fill(&mut secret)?;
+        let origin = Origin::Generate { mechanism: mech.ck_type(), key_type };
+        let obj = Object::from_template(t, origin, Some(secret), c.so)?;
+        self.add_object(&c, h, obj)
+    }
+
+    /// `C_WrapKey`.
+    pub fn wrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        wrapping: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        out: &mut Output,
+    ) -> Result<()> {
+        let padded = match mech {
+            Mechanism::AesKeyWrap => false,
+            Mechanism::AesKeyWrapPad => true,
+            _ => return rv(sys::CKR_MECHANISM_INVALID),
+        };
+        let c = caller(self, h)?;
+        let kek = self
+            .with_session(h, |s| s.key(wrapping, sys::CKA_WRAP, mech.ck_type(), Some(sys::CKK_AES)))
+            .map_err(|e| wrapping_error(e, sys::CKR_WRAPPING_KEY_HANDLE_INVALID, sys::CKR_WRAPPING_KEY_TYPE_INCONSISTENT))?
+            .0;
+        let e = visible(&c, key).map_err(|_| crate::error::Error::Rv(sys::CKR_KEY_HANDLE_INVALID))?;
+        if e.object.class() != sys::CKO_SECRET_KEY {
+            return rv(sys::CKR_KEY_NOT_WRAPPABLE);
+        }
+        if !e.object.bool_attr(sys::CKA_EXTRACTABLE) {
+            return rv(sys::CKR_KEY_UNEXTRACTABLE);
+        }
+        if e.object.bool_attr(sys::CKA_WRAP_WITH_TRUSTED) {
+            let trusted = c.slot.objects.get(wrapping).is_some_and(|w| w.object.bool_attr(sys::CKA_TRUSTED));
+            if !trusted {
+                return rv(sys::CKR_KEY_NOT_WRAPPABLE);
+            }
+        }
+        let material = c.slot.material(&e)?;
+        let raw = material.raw();
+        let len = if padded {
+            raw.len().div_ceil(8) * 8 + 8
+        } else {
+            if raw.len() % 8 != 0 || raw.len() < 16 {
+                return rv(sys::CKR_KEY_SIZE_RANGE);
+            }
+            raw.len() + 8
+        };
+        let kek = kek.aes()?;
+        out.produce(len, true, |buf| {
+            let wrapped = key_wrap::wrap(kek, raw, padded)?;
+            buf[..wrapped.len()].copy_from_slice(&wrapped);
+            Ok(wrapped.len())
+        })
+        .and_then(|o| match o {
+            super::output::Outcome::Short(_) => rv(sys::CKR_BUFFER_TOO_SMALL),
+            _ => Ok(()),
+        })
+    }
+
+    /// `C_UnwrapKey`.
+    pub fn unwrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        unwrapping: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: &[TemplateAttr],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let padded = match mech {
+            Mechanism::AesKeyWrap => false,
+            Mechanism::AesKeyWrapPad => true,
+            _ => return rv(sys::CKR_MECHANISM_INVALID),
+        };
+        let c = caller(self, h)?;
+        let kek = self
+            .with_session(h, |s| s.key(unwrapping, sys::CKA_UNWRAP, mech.ck_type(), Some(sys::CKK_AES)))
+            .map_err(|e| wrapping_error(e, sys::CKR_UNWRAPPING_KEY_HANDLE_INVALID, sys::CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?
+            .0;
+        if !template_has(template, sys::CKA_CLASS) || !template_has(template, sys::CKA_KEY_TYPE) {
+            return rv(sys::CKR_TEMPLATE_INCOMPLETE);
+        }
+        let raw = key_wrap::unwrap(kek.aes()?, wrapped, padded)?;
+        let obj = Object::from_template(template, Origin::Unwrap, Some(raw), c.so)?;
+        self.add_object(&c, h, obj)
+    }
+}
+
+/// Renames key errors for the wrapping key to the wrapping-specific codes.
+fn wrapping_error(e: crate::error::Error, handle: sys::CK_RV, kind: sys::CK_RV) -> crate::error::Error {
+    match e.ck_rv() {
+        sys::CKR_KEY_HANDLE_INVALID => crate::error::Error::Rv(handle),
+        sys::CKR_KEY_TYPE_INCONSISTENT => crate::error::Error::Rv(kind),
+        _ => e,
+    }
+}
+
+/// The object with its secret value loaded (copies need the value).
+fn with_secret(slot: &Slot, e: &ObjectEntry) -> Result<Object> {
+    if e.object.secret_value().is_some() || !e.has_secret() {
+        return Ok(e.object.clone());
+    }
+    let mut obj = e.object.clone();
+    obj.set_secret(Zeroizing::new(slot.material(e)?.raw().to_vec()))?;
+    Ok(obj)
+}
+
+/// Handles of visible objects matching `template`, in creation order.
+fn matching(table: &ObjectTable, s: &Session, template: &[TemplateAttr]) -> Vec<CK_OBJECT_HANDLE> {
+    table
+        .snapshot()
+        .iter()
+        .filter(|e| s.can_see(e) && e.object.matches(template))
+        .map(|e| e.handle)
+        .collect()
+}
