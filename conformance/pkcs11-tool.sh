@@ -125,11 +125,30 @@ KEK_HEX="$(hex_of "$W/kek.key")"
 # C_CreateObject of a CKO_SECRET_KEY with a known CKA_VALUE (lets us compare against openssl).
 create_known() {
     conf_p11u --write-object "$W/known.key" --type secrkey --key-type AES:32 --label known-key --id 02 \
-        --usage-decrypt --extractable &&
+        --usage-decrypt --extractable --private &&
         conf_p11u --write-object "$W/kek.key" --type secrkey --key-type AES:32 --label kek --id 03 \
             --usage-wrap
 }
 conf_check $C create-known-key create_known && KNOWN_OK=1 || KNOWN_OK=0
+
+# A CKA_PRIVATE object must be invisible to a session that has not logged in.
+private_hidden() {
+    local out
+    out="$(conf_p11 --list-objects 2>&1)" || {
+        echo "$out"
+        return 1
+    }
+    echo "$out"
+    if grep -q "label: *known-key" <<<"$out"; then
+        echo "error: private object known-key listed without login"
+        return 1
+    fi
+}
+if [[ $KNOWN_OK == 1 ]]; then
+    conf_check $C private-hidden-before-login private_hidden
+else
+    conf_result $C private-hidden-before-login SKIP "no private key created"
+fi
 
 # --- AES-CBC-PAD ----------------------------------------------------------------------------------
 IV=000102030405060708090a0b0c0d0e0f

@@ -19,7 +19,10 @@ usage: cargo bench --bench pkcs11 -- [--module PATH]... [--softhsm] [--quick] [-
   --full          also create 100,000 objects in modules other than keyrotor (slow for SoftHSM2).
   --json OUT      also write every number (all repeats) as JSON.
   --only GROUP    gcm, msg, keygen, find, login, init, ceiling (repeatable or comma-separated).
-  env BENCH_USER_PIN / BENCH_SO_PIN: PINs for modules that are not keyrotor or SoftHSM2.";
+  keyrotor and SoftHSM2 get a private temp token (under $TMPDIR). Any other module is used with
+  the caller's environment and its first token (C_InitToken only if none is initialised): the
+  harness creates up to 11,000 token keys labelled bench-* there and leaves them, so point it at
+  a scratch token. env BENCH_USER_PIN / BENCH_SO_PIN: its PINs (default 1234 / 12345678).";
 
 /// Parsed arguments.
 #[derive(Clone, Debug, Default)]

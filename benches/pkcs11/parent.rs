@@ -4,7 +4,7 @@
 
 use crate::cli::Args;
 use crate::report::{join, machine, markdown, Column, Report};
-use crate::rows::{Outcome, Row, WorkerOut};
+use crate::rows::{thousands, Outcome, Row, WorkerOut};
 use crate::setup::{prepare, Kind, Prepared, Target, SOFTHSM_PATH};
 use crate::stats::median;
 use std::path::{Path, PathBuf};
@@ -128,7 +128,11 @@ fn marginal_rss(rows: &[Row]) -> Option<Row> {
     let find = |n: u64| {
         rows.iter().find_map(|r| match &r.outcome {
             Outcome::Value { value, .. }
-                if r.scenario == format!("VmRSS after login + first use + find all ({n} keys)") =>
+                if r.scenario
+                    == format!(
+                        "VmRSS after login + first use + find all ({} keys)",
+                        thousands(n)
+                    ) =>
             {
                 Some(*value)
             }
@@ -140,8 +144,10 @@ fn marginal_rss(rows: &[Row]) -> Option<Row> {
     Some(Row::value(
         "init",
         format!(
-            "marginal RSS per key (VmRSS@{MEDIUM} − VmRSS@{SMALL}) / {}",
-            MEDIUM - SMALL
+            "marginal RSS per key (VmRSS@{} − VmRSS@{}) / {}",
+            thousands(MEDIUM),
+            thousands(SMALL),
+            thousands(MEDIUM - SMALL)
         ),
         per_key,
         "B/key",
@@ -221,7 +227,10 @@ fn run_module(args: &Args, t: &Target, notes: &mut Vec<String>) -> (Vec<Row>, St
         for what in ["hit", "miss"] {
             rows.push(Row::skipped(
                 "find",
-                format!("find by label ({what}) among {LARGE} token keys"),
+                format!(
+                    "find by label ({what}) among {} token keys",
+                    thousands(LARGE)
+                ),
                 why.clone(),
             ));
         }

@@ -20,6 +20,27 @@ pub struct Machine {
     pub timer_overhead_ns: f64,
     /// Seconds since the epoch when the run started.
     pub unix_time: u64,
+    /// The temp dir holding the token stores and its file system (fsync cost differs a lot).
+    pub tmp: String,
+}
+
+/// "/tmp on / (ext4)": the mount from /proc/mounts with the longest prefix of the temp dir.
+fn tmp_fs() -> String {
+    let tmp = std::env::temp_dir();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let best = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, mnt, fs) = (f.next()?, f.next()?, f.next()?);
+            tmp.starts_with(mnt)
+                .then(|| (mnt.to_string(), fs.to_string()))
+        })
+        .max_by_key(|(m, _)| m.len());
+    match best {
+        Some((m, fs)) => format!("{} on {m} ({fs})", tmp.display()),
+        None => tmp.display().to_string(),
+    }
 }
 
 /// Reads the machine description.
@@ -45,6 +66,7 @@ pub fn machine() -> Machine {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
+        tmp: tmp_fs(),
     }
 }
 
@@ -219,8 +241,8 @@ pub fn markdown(r: &Report) -> String {
     s.push_str(&format!("- command: `{}`\n", r.command));
     let m = &r.machine;
     s.push_str(&format!(
-        "- machine: {} CPUs, {}, kernel {}\n",
-        m.nproc, m.cpu, m.kernel
+        "- machine: {} CPUs, {}, kernel {}; token stores in {}\n",
+        m.nproc, m.cpu, m.kernel, m.tmp
     ));
     s.push_str(&format!(
         "- timing: {}; timer overhead {:.0} ns per latency sample\n",
@@ -232,7 +254,6 @@ pub fn markdown(r: &Report) -> String {
     s.push_str("- cells: median ops/s over repeats · MB/s (10^6 B of plaintext); latency p50 / p99 of sampled ops. ");
     s.push_str("Ratios divide the first module's number by the other's (ops/s: >1 is faster; times and sizes: >1 is more).\n");
     let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
-    let first = names.first().copied().unwrap_or("module");
     let mut groups: Vec<&str> = Vec::new();
     for l in &r.lines {
         if !groups.contains(&l.group.as_str()) {
@@ -241,81 +262,83 @@ pub fn markdown(r: &Report) -> String {
     }
     for g in groups {
         let lines: Vec<&Line> = r.lines.iter().filter(|l| l.group == g).collect();
-        let measured = lines.iter().any(|l| {
-            l.cells
-                .iter()
-                .chain([&l.ceiling])
-                .flatten()
-                .any(|o| matches!(o, Outcome::Measured { .. }))
-        });
-        let sized = lines.iter().any(|l| l.size.is_some());
-        let ceil = lines.iter().any(|l| l.ceiling.is_some());
-        let mut head = vec!["scenario".to_string()];
-        if sized {
-            head.extend(["size".into(), "thr".into()]);
-        }
-        for n in &names {
-            head.push(n.to_string());
-            if measured {
-                head.push(format!("{n} p50 / p99"));
-            }
-        }
-        if ceil {
-            head.push(crate::ceiling::NAME.into());
-            head.push("ceiling p50 / p99".into());
-        }
-        for n in names.iter().skip(1) {
-            head.push(format!("{first}/{n}"));
-        }
-        if ceil && !names.is_empty() {
-            head.push(format!("{first}/ceiling"));
-        }
-        s.push_str(&format!(
-            "\n### {g}\n\n| {} |\n|{}\n",
-            head.join(" | "),
-            "---|".repeat(head.len())
-        ));
-        for l in lines {
-            let mut cells = vec![l.scenario.clone()];
-            if sized {
-                cells.push(l.size.map(size_name).unwrap_or_default());
-                cells.push(l.threads.to_string());
-            }
-            for c in &l.cells {
-                cells.push(c.as_ref().map(fmt_main).unwrap_or_else(|| "—".into()));
-                if measured {
-                    cells.push(c.as_ref().map(fmt_lat).unwrap_or_else(|| "—".into()));
-                }
-            }
-            if ceil {
-                cells.push(
-                    l.ceiling
-                        .as_ref()
-                        .map(fmt_main)
-                        .unwrap_or_else(|| "—".into()),
-                );
-                cells.push(
-                    l.ceiling
-                        .as_ref()
-                        .map(fmt_lat)
-                        .unwrap_or_else(|| "—".into()),
-                );
-            }
-            let a = l.cells.first().and_then(Option::as_ref);
-            for c in l.cells.iter().skip(1) {
-                cells.push(fmt_ratio(a, c.as_ref()));
-            }
-            if ceil && !names.is_empty() {
-                cells.push(fmt_ratio(a, l.ceiling.as_ref()));
-            }
-            s.push_str(&format!("| {} |\n", cells.join(" | ")));
-        }
+        s.push_str(&format!("\n### {g}\n\n"));
+        s.push_str(&group_table(&lines, &names));
     }
     if !r.notes.is_empty() {
         s.push_str("\nNotes:\n");
         for n in &r.notes {
             s.push_str(&format!("- {n}\n"));
         }
+    }
+    s
+}
+
+/// One group's Markdown table. Module columns are left out when no module has a cell in the
+/// group (the ceiling group), latency columns when nothing in it is a measurement.
+fn group_table(lines: &[&Line], all_names: &[&str]) -> String {
+    let any_module = lines.iter().any(|l| l.cells.iter().any(Option::is_some));
+    let names: &[&str] = if any_module { all_names } else { &[] };
+    let first = names.first().copied().unwrap_or("module");
+    let measured = lines.iter().any(|l| {
+        l.cells
+            .iter()
+            .chain([&l.ceiling])
+            .flatten()
+            .any(|o| matches!(o, Outcome::Measured { .. }))
+    });
+    let sized = lines.iter().any(|l| l.size.is_some());
+    let ceil = lines.iter().any(|l| l.ceiling.is_some());
+    let mut head = vec!["scenario".to_string()];
+    if sized {
+        head.extend(["size".into(), "thr".into()]);
+    }
+    for n in names {
+        head.push(n.to_string());
+        if measured {
+            head.push(format!("{n} p50 / p99"));
+        }
+    }
+    if ceil {
+        head.push(crate::ceiling::NAME.into());
+        head.push("ceiling p50 / p99".into());
+    }
+    for n in names.iter().skip(1) {
+        head.push(format!("{first}/{n}"));
+    }
+    if ceil && !names.is_empty() {
+        head.push(format!("{first}/ceiling"));
+    }
+    let mut s = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
+    let dash = || "—".to_string();
+    for l in lines {
+        let mut cells = vec![l.scenario.clone()];
+        if sized {
+            cells.push(l.size.map(size_name).unwrap_or_default());
+            cells.push(l.threads.to_string());
+        }
+        if any_module {
+            for c in &l.cells {
+                cells.push(c.as_ref().map(fmt_main).unwrap_or_else(dash));
+                if measured {
+                    cells.push(c.as_ref().map(fmt_lat).unwrap_or_else(dash));
+                }
+            }
+        }
+        if ceil {
+            cells.push(l.ceiling.as_ref().map(fmt_main).unwrap_or_else(dash));
+            cells.push(l.ceiling.as_ref().map(fmt_lat).unwrap_or_else(dash));
+        }
+        let a = l.cells.first().and_then(Option::as_ref);
+        if any_module {
+            for c in l.cells.iter().skip(1) {
+                cells.push(fmt_ratio(a, c.as_ref()));
+            }
+        }
+        if ceil && !names.is_empty() {
+            cells.push(fmt_ratio(a, l.ceiling.as_ref()));
+        }
+        s.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     s
 }

@@ -4,7 +4,7 @@
 //! with its own session on the same key.
 
 use crate::raw::{ck_err, rv_err, rv_name};
-use crate::rows::Row;
+use crate::rows::{thousands, Row};
 use crate::scen_keys::{find_key, generate, TARGET_LABEL};
 use crate::setup::{thread_session, Loaded};
 use crate::stats::{measure, Plan};
@@ -152,6 +152,7 @@ fn gcm_for_key(
 /// [gcm] session key and the token key among the populated token objects, plus one row showing
 /// what the `cryptoki` convenience wrapper (length query + Vec per op) costs on top.
 pub fn gcm(loaded: &Loaded, anchor: &Session, plan: &Plan, objects: u64) -> Vec<Row> {
+    let objects = thousands(objects);
     let mut rows = Vec::new();
     match generate(anchor, false, "bench-session-key") {
         Ok(key) => {
@@ -224,7 +225,7 @@ struct MsgState {
 /// [msg] C_EncryptMessage / C_DecryptMessage with the token key; skipped when the module has no
 /// 3.0 interface or refuses the message API for AES-GCM.
 pub fn msg(loaded: &Loaded, anchor: &Session, plan: &Plan, objects: u64) -> Vec<Row> {
-    let key_name = format!("token key among {objects}");
+    let key_name = format!("token key among {}", thousands(objects));
     if !loaded.raw.has_message_api() {
         return vec![Row::skipped(
             "msg",

@@ -3,7 +3,7 @@
 //! and resident memory before and after (VmRSS), so the per-key memory cost can be computed.
 
 use crate::raw::{ck_err, rv_name};
-use crate::rows::Row;
+use crate::rows::{thousands, Row};
 use crate::scen_keys::{find_key, TARGET_LABEL};
 use crate::setup::{attach, user_session, vm_rss_kib, Kind, Loaded};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -24,7 +24,8 @@ pub struct Probed {
 }
 
 /// Loads the module and measures the cold start with `n` keys in the store.
-pub fn probe(path: &Path, kind: Kind, n: u64) -> Probed {
+pub fn probe(path: &Path, kind: Kind, count: u64) -> Probed {
+    let n = thousands(count);
     let g = "init";
     let mut rows = Vec::new();
     let rss0 = vm_rss_kib();
@@ -149,7 +150,7 @@ pub fn probe(path: &Path, kind: Kind, n: u64) -> Probed {
             c as f64,
             "KiB",
         ));
-        let per_key = (c as f64 - a as f64) * 1024.0 / n.max(1) as f64;
+        let per_key = (c as f64 - a as f64) * 1024.0 / count.max(1) as f64;
         rows.push(Row::value(
             g,
             format!("RSS delta / keys ({n} keys, includes the module's fixed cost)"),

@@ -3,7 +3,7 @@
 //! N objects, and [login] C_OpenSession + C_Login + C_CloseSession.
 
 use crate::raw::{ck_err, rv_err};
-use crate::rows::Row;
+use crate::rows::{thousands, Row};
 use crate::setup::{thread_session, user_pin, Loaded};
 use crate::stats::{measure, Plan};
 use cryptoki::mechanism::Mechanism;
@@ -68,7 +68,7 @@ pub fn populate(session: &Session, from: u64, to: u64, name: &str) -> Row {
         if let Err(e) = generate(session, true, &label) {
             return Row::error(
                 "setup",
-                format!("create token keys {from}→{to}"),
+                format!("create token keys {}→{}", thousands(from), thousands(to)),
                 format!("at key {i}: {e}"),
             );
         }
@@ -79,7 +79,11 @@ pub fn populate(session: &Session, from: u64, to: u64, name: &str) -> Row {
     let secs = start.elapsed().as_secs_f64();
     Row::value(
         "setup",
-        format!("create token keys {from}→{to} (C_GenerateKey, keys/s)"),
+        format!(
+            "create token keys {}→{} (C_GenerateKey, keys/s)",
+            thousands(from),
+            thousands(to)
+        ),
         (to - from) as f64 / secs.max(1e-9),
         "keys/s",
     )
@@ -168,7 +172,7 @@ pub fn find(loaded: &Loaded, plan: &Plan, n: u64) -> Vec<Row> {
         );
         rows.push(Row::measured(
             "find",
-            format!("find by label ({what}) among {n} token keys"),
+            format!("find by label ({what}) among {} token keys", thousands(n)),
             None,
             1,
             r,

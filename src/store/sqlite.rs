@@ -14,9 +14,7 @@ use async_trait::async_trait;
 use cryptoki_sys as sys;
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
 use super::{ObjectRecord, PinRole, Store, TokenRecord, WrappedStorageKey};
@@ -117,7 +115,10 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
+            // No journal_mode here: switching to WAL needs an exclusive lock the busy timeout
+            // does not wait for, so every new connection would risk "database is locked" while
+            // another process opens the file. `enable_wal` switches once, retrying; the mode
+            // is then stored in the file and every later connection uses it.
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             // FULL rather than NORMAL: a freshly generated key version that an application has
@@ -137,11 +138,41 @@ impl SqliteStore {
             path: path.to_owned(),
             seq,
         };
-        if let Err(e) = store.migrate(migrator).await {
-            store.pool.close().await;
+        let ready = match store.enable_wal().await {
+            Ok(()) => store.migrate(migrator).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ready {
+            store.close().await;
             return Err(e);
         }
         Ok(store)
+    }
+
+    /// Puts the file in WAL mode, retrying while another connection holds a lock (the switch
+    /// cannot wait on the busy timeout). A no-op once the file is in WAL mode.
+    async fn enable_wal(&self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let res: std::result::Result<String, sqlx::Error> =
+                sqlx::query_scalar("PRAGMA journal_mode = WAL")
+                    .fetch_one(&self.pool)
+                    .await;
+            match res {
+                Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+                Ok(mode) => {
+                    return Err(Error::Store(format!(
+                        "store {} cannot use a WAL journal (SQLite kept {mode:?}); \
+                         network filesystems do not support it",
+                        self.path.display()
+                    )))
+                }
+                Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => return Err(self.err("enable WAL journal")(e)),
+            }
+        }
     }
 
     async fn migrate(&self, migrator: &Migrator) -> Result<()> {
@@ -218,6 +249,14 @@ impl SqliteStore {
             ))
         })
     }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED (any extended variant): another connection holds the lock.
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// Column-naming SQL per role; fixed strings, so nothing is ever formatted into SQL.

@@ -4,7 +4,7 @@
 //! Lookups take a read lock; key use on the hot path goes through the
 //! session's own key cache and only reads the epoch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -101,6 +101,36 @@ impl ObjectEntry {
 struct Inner {
     by_handle: BTreeMap<CK_OBJECT_HANDLE, Arc<ObjectEntry>>,
     by_uid: HashMap<String, CK_OBJECT_HANDLE>,
+    // Finding by label is the common lookup; an index keeps it O(matches).
+    by_label: HashMap<Vec<u8>, BTreeSet<CK_OBJECT_HANDLE>>,
+}
+
+impl Inner {
+    fn put(&mut self, e: Arc<ObjectEntry>) {
+        if let Some(old) = self.by_handle.insert(e.handle, e.clone()) {
+            self.unindex(&old);
+        }
+        self.by_uid.insert(e.uid.clone(), e.handle);
+        self.by_label.entry(e.object.label().to_vec()).or_default().insert(e.handle);
+    }
+
+    fn unindex(&mut self, e: &ObjectEntry) {
+        if let Some(set) = self.by_label.get_mut(e.object.label()) {
+            set.remove(&e.handle);
+            if set.is_empty() {
+                self.by_label.remove(e.object.label());
+            }
+        }
+    }
+
+    fn take(&mut self, h: CK_OBJECT_HANDLE) -> Option<Arc<ObjectEntry>> {
+        let e = self.by_handle.remove(&h)?;
+        if self.by_uid.get(&e.uid) == Some(&h) {
+            self.by_uid.remove(&e.uid);
+        }
+        self.unindex(&e);
+        Some(e)
+    }
 }
 
 /// All objects of one slot, token and session.
@@ -133,26 +163,19 @@ impl ObjectTable {
     /// Adds a new entry.
     pub fn insert(&self, entry: ObjectEntry) -> CK_OBJECT_HANDLE {
         let h = entry.handle;
-        let mut g = self.inner.write();
-        g.by_uid.insert(entry.uid.clone(), h);
-        g.by_handle.insert(h, Arc::new(entry));
+        self.inner.write().put(Arc::new(entry));
         h
     }
 
     /// Replaces an entry with the same handle.
     pub fn replace(&self, entry: ObjectEntry) {
-        let mut g = self.inner.write();
-        g.by_handle.insert(entry.handle, Arc::new(entry));
-        drop(g);
+        self.inner.write().put(Arc::new(entry));
         self.bump();
     }
 
     /// Removes an entry.
     pub fn remove(&self, handle: CK_OBJECT_HANDLE) -> Option<Arc<ObjectEntry>> {
-        let mut g = self.inner.write();
-        let e = g.by_handle.remove(&handle)?;
-        g.by_uid.remove(&e.uid);
-        drop(g);
+        let e = self.inner.write().take(handle)?;
         self.bump();
         Some(e)
     }
@@ -160,6 +183,20 @@ impl ObjectTable {
     /// Every entry in handle (creation) order.
     pub fn snapshot(&self) -> Vec<Arc<ObjectEntry>> {
         self.inner.read().by_handle.values().cloned().collect()
+    }
+
+    /// Entries that may match a template: those with `label` when the
+    /// template names one, else all; in handle (creation) order.
+    pub fn candidates(&self, label: Option<&[u8]>) -> Vec<Arc<ObjectEntry>> {
+        let g = self.inner.read();
+        match label {
+            None => g.by_handle.values().cloned().collect(),
+            Some(l) => g
+                .by_label
+                .get(l)
+                .map(|set| set.iter().filter_map(|h| g.by_handle.get(h).cloned()).collect())
+                .unwrap_or_default(),
+        }
     }
 
     /// Removes the session objects of `session` (or of every session).
@@ -171,9 +208,8 @@ impl ObjectTable {
             .filter(|e| e.owner.is_some() && (session.is_none() || e.owner == session))
             .map(|e| (e.handle, e.uid.clone()))
             .collect();
-        for (h, uid) in &doomed {
-            g.by_handle.remove(h);
-            g.by_uid.remove(uid);
+        for (h, _) in &doomed {
+            g.take(*h);
         }
         drop(g);
         if !doomed.is_empty() {
@@ -184,9 +220,10 @@ impl ObjectTable {
     /// Removes every token object (token re-initialised).
     pub fn clear_token_objects(&self) {
         let mut g = self.inner.write();
-        g.by_handle.retain(|_, e| e.owner.is_some());
-        let keep: HashMap<_, _> = g.by_handle.values().map(|e| (e.uid.clone(), e.handle)).collect();
-        g.by_uid = keep;
+        let token: Vec<_> = g.by_handle.values().filter(|e| e.owner.is_none()).map(|e| e.handle).collect();
+        for h in token {
+            g.take(h);
+        }
         drop(g);
         self.bump();
     }
@@ -196,6 +233,7 @@ impl ObjectTable {
         let mut g = self.inner.write();
         for e in g.by_handle.values_mut() {
             if e.sealed.is_some() {
+                // Label and handle are unchanged, so the indexes stay valid.
                 *e = Arc::new(e.without_material());
             }
         }
@@ -215,15 +253,13 @@ impl ObjectTable {
                 Some(h) => {
                     let same = g.by_handle.get(&h).is_some_and(|e| e.stored_public == public && e.sealed == sealed);
                     if !same {
-                        let entry = ObjectEntry::new(h, object, uid, None, sealed, public);
-                        g.by_handle.insert(h, Arc::new(entry));
+                        g.put(Arc::new(ObjectEntry::new(h, object, uid, None, sealed, public)));
                         changed = true;
                     }
                 }
                 None => {
                     let h = super::handles::next_object();
-                    g.by_uid.insert(uid.clone(), h);
-                    g.by_handle.insert(h, Arc::new(ObjectEntry::new(h, object, uid, None, sealed, public)));
+                    g.put(Arc::new(ObjectEntry::new(h, object, uid, None, sealed, public)));
                 }
             }
         }
@@ -233,9 +269,8 @@ impl ObjectTable {
             .filter(|e| e.owner.is_none() && !seen.contains(&e.uid))
             .map(|e| (e.handle, e.uid.clone()))
             .collect();
-        for (h, uid) in &gone {
-            g.by_handle.remove(h);
-            g.by_uid.remove(uid);
+        for (h, _) in &gone {
+            g.take(*h);
         }
         drop(g);
         if changed || !gone.is_empty() {

@@ -313,8 +313,9 @@ fn with_secret(slot: &Slot, e: &ObjectEntry) -> Result<Object> {
 
 /// Handles of visible objects matching `template`, in creation order.
 fn matching(table: &ObjectTable, s: &Session, template: &[TemplateAttr]) -> Vec<CK_OBJECT_HANDLE> {
+    let label = template.iter().find(|a| a.kind == sys::CKA_LABEL).map(|a| a.value.as_slice());
     table
-        .snapshot()
+        .candidates(label)
         .iter()
         .filter(|e| s.can_see(e) && e.object.matches(template))
         .map(|e| e.handle)

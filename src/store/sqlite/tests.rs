@@ -247,6 +247,36 @@ async fn two_instances_see_each_others_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_open_of_a_fresh_file() {
+    // Processes starting together race to switch the new file to WAL and to migrate it.
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.sqlite");
+        let opens = (0..4).map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { SqliteStore::open(&path, "tok").await })
+        });
+        let mut stores = Vec::new();
+        for h in opens.collect::<Vec<_>>() {
+            stores.push(
+                h.await
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("round {round}: {e}")),
+            );
+        }
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&stores[0].pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        for s in stores {
+            assert_eq!(s.generation().await.unwrap(), 0);
+            s.close().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_counter_is_atomic_across_stores() {
     let dir = tempfile::tempdir().unwrap();
     let (a, _key) = fresh(&dir).await;
