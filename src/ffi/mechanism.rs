@@ -160,6 +160,10 @@ pub unsafe fn parse(p: *const CK_MECHANISM, purpose: Purpose) -> Result<Option<M
             unsafe { key_wrap_iv(m, &[0xA6, 0x59, 0x59, 0xA6]) }?;
             Mechanism::AesKeyWrapPad
         }
+        (sys::CKM_AES_KEY_WRAP_KWP, _) => {
+            unsafe { key_wrap_iv(m, &[0xA6, 0x59, 0x59, 0xA6]) }?;
+            Mechanism::AesKeyWrapKwp
+        }
         (sys::CKM_AES_KEY_GEN, _) => no_param(m).map(|_| Mechanism::AesKeyGen)?,
         (sys::CKM_GENERIC_SECRET_KEY_GEN, _) => no_param(m).map(|_| Mechanism::GenericSecretKeyGen)?,
         _ => return rv(sys::CKR_MECHANISM_INVALID),

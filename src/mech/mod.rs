@@ -59,8 +59,11 @@ pub enum Mechanism {
     Digest(DigestAlg),
     /// `CKM_AES_KEY_WRAP` (RFC 3394).
     AesKeyWrap,
-    /// `CKM_AES_KEY_WRAP_PAD` (RFC 5649).
+    /// `CKM_AES_KEY_WRAP_PAD`: RFC 5649, as SoftHSM2 and OpenSC implement it
+    /// (PKCS#11 3.1 deprecates this number for its conflicting definitions).
     AesKeyWrapPad,
+    /// `CKM_AES_KEY_WRAP_KWP` (RFC 5649 / NIST SP 800-38F KWP).
+    AesKeyWrapKwp,
 }
 
 impl Mechanism {
@@ -83,6 +86,7 @@ impl Mechanism {
             Mechanism::Digest(DigestAlg::Sha512) => sys::CKM_SHA512,
             Mechanism::AesKeyWrap => sys::CKM_AES_KEY_WRAP,
             Mechanism::AesKeyWrapPad => sys::CKM_AES_KEY_WRAP_PAD,
+            Mechanism::AesKeyWrapKwp => sys::CKM_AES_KEY_WRAP_KWP,
         }
     }
 

@@ -37,6 +37,7 @@ pub const SOFTWARE: &[MechInfo] = &[
     MechInfo { mech: sys::CKM_AES_CMAC, min_key: 16, max_key: 32, flags: SV },
     MechInfo { mech: sys::CKM_AES_KEY_WRAP, min_key: 16, max_key: 32, flags: sys::CKF_WRAP | sys::CKF_UNWRAP },
     MechInfo { mech: sys::CKM_AES_KEY_WRAP_PAD, min_key: 16, max_key: 32, flags: sys::CKF_WRAP | sys::CKF_UNWRAP },
+    MechInfo { mech: sys::CKM_AES_KEY_WRAP_KWP, min_key: 16, max_key: 32, flags: sys::CKF_WRAP | sys::CKF_UNWRAP },
     MechInfo { mech: sys::CKM_SHA256_HMAC, min_key: 1, max_key: 512, flags: SV },
     MechInfo { mech: sys::CKM_SHA384_HMAC, min_key: 1, max_key: 512, flags: SV },
     MechInfo { mech: sys::CKM_SHA512_HMAC, min_key: 1, max_key: 512, flags: SV },

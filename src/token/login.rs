@@ -61,7 +61,7 @@ impl Slot {
             Err(Error::Rv(sys::CKR_PIN_INCORRECT)) => {
                 let n = self.store_call(move |s| async move { s.record_login_failure(role).await })?;
                 self.refresh_token()?;
-                tracing::warn!(slot = self.id, role = ?role, failures = n, "login failed: incorrect PIN");
+                tracing::info!(slot = self.id, role = ?role, failures = n, "login failed: incorrect PIN");
                 rv(sys::CKR_PIN_INCORRECT)
             }
             Err(e) => Err(e),

@@ -221,7 +221,7 @@ impl Library {
     ) -> Result<()> {
         let padded = match mech {
             Mechanism::AesKeyWrap => false,
-            Mechanism::AesKeyWrapPad => true,
+            Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp => true,
             _ => return rv(sys::CKR_MECHANISM_INVALID),
         };
         let c = caller(self, h)?;
@@ -275,7 +275,7 @@ impl Library {
     ) -> Result<CK_OBJECT_HANDLE> {
         let padded = match mech {
             Mechanism::AesKeyWrap => false,
-            Mechanism::AesKeyWrapPad => true,
+            Mechanism::AesKeyWrapPad | Mechanism::AesKeyWrapKwp => true,
             _ => return rv(sys::CKR_MECHANISM_INVALID),
         };
         let c = caller(self, h)?;

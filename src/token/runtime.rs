@@ -43,16 +43,16 @@ impl AsyncRuntime {
     }
 
     /// Starts a background task on the runtime.
-    pub fn spawn<F>(&self, fut: F) -> Result<()>
+    pub fn spawn<F>(&self, fut: F) -> Result<tokio::task::JoinHandle<F::Output>>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
         let guard = self.rt.read();
         let rt = guard
             .as_ref()
             .ok_or_else(|| Error::Internal("runtime already shut down".into()))?;
-        rt.spawn(fut);
-        Ok(())
+        Ok(rt.spawn(fut))
     }
 
     /// Stops the runtime and joins its threads (unless we are inside another

@@ -54,6 +54,7 @@ pub struct Slot {
     persist_lock: Mutex<()>,
     loaded_generation: AtomicU64,
     stale: AtomicBool,
+    poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Slot {
@@ -77,6 +78,7 @@ impl Slot {
             persist_lock: Mutex::new(()),
             loaded_generation: AtomicU64::new(u64::MAX),
             stale: AtomicBool::new(true),
+            poller: Mutex::new(None),
         });
         slot.reload_if_stale()?;
         slot.start_poller();
@@ -110,8 +112,9 @@ impl Slot {
                 }
             }
         });
-        if let Err(e) = spawned {
-            tracing::warn!(slot = self.id, error = %e, "cannot watch the store for changes");
+        match spawned {
+            Ok(handle) => *self.poller.lock() = Some(handle),
+            Err(e) => tracing::warn!(slot = self.id, error = %e, "cannot watch the store for changes"),
         }
     }
 
@@ -211,10 +214,19 @@ impl Slot {
         Ok(())
     }
 
-    /// Closes the store (its threads end with it).
+    /// Stops the change watcher, then closes the store (its threads end with it).
     pub fn close(&self) {
         let store = self.store.clone();
-        if let Err(e) = self.rt.block(async move { store.close().await }) {
+        let poller = self.poller.lock().take();
+        let closing = async move {
+            if let Some(p) = poller {
+                // The watcher must be gone before the pool closes under it.
+                p.abort();
+                let _ = p.await;
+            }
+            store.close().await
+        };
+        if let Err(e) = self.rt.block(closing) {
             tracing::warn!(slot = self.id, error = %e, "closing store failed");
         }
     }
