@@ -15,7 +15,11 @@ pub const EXIT_USAGE: i32 = 2;
 
 /// keyrotor administration.
 #[derive(Parser)]
-#[command(name = "keyrotor", version, about = "Administer keyrotor PKCS#11 tokens")]
+#[command(
+    name = "keyrotor",
+    version,
+    about = "Administer keyrotor PKCS#11 tokens"
+)]
 pub struct Cli {
     /// Configuration file (default: $KEYROTOR_CONF, then the XDG config, then built-in).
     #[arg(long, global = true)]

@@ -16,12 +16,17 @@ pub fn read_pin(var: &str, what: &str) -> Result<Zeroizing<String>> {
     }
     let file_var = format!("{var}_FILE");
     if let Ok(path) = std::env::var(&file_var) {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Config(format!("cannot read {what} from {path} (${file_var}): {e}")))?;
-        return Ok(Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string()));
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::Config(format!("cannot read {what} from {path} (${file_var}): {e}"))
+        })?;
+        return Ok(Zeroizing::new(
+            text.trim_end_matches(['\n', '\r']).to_string(),
+        ));
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Config(format!("{what} needed: set ${var} or ${file_var}")));
+        return Err(Error::Config(format!(
+            "{what} needed: set ${var} or ${file_var}"
+        )));
     }
     eprint!("{what}: ");
     let _ = std::io::stderr().flush();
@@ -30,5 +35,7 @@ pub fn read_pin(var: &str, what: &str) -> Result<Zeroizing<String>> {
         .lock()
         .read_line(&mut line)
         .map_err(|e| Error::Config(format!("cannot read {what}: {e}")))?;
-    Ok(Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string()))
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\n', '\r']).to_string(),
+    ))
 }

@@ -25,7 +25,10 @@ pub enum TokenAction {
 }
 
 fn open(cli: &Cli) -> Result<()> {
-    let conf = cli.config.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let conf = cli
+        .config
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     library::initialize(conf.as_deref())
 }
 
@@ -35,13 +38,23 @@ pub fn run(cli: &Cli, action: &TokenAction) -> Result<()> {
     let result = library::with(|lib| {
         let slot = lib.slot(cli.slot as cryptoki_sys::CK_SLOT_ID)?.clone();
         match action {
-            TokenAction::Init { label, with_user_pin } => {
+            TokenAction::Init {
+                label,
+                with_user_pin,
+            } => {
                 let so = read_pin("KEYROTOR_SO_PIN", "SO PIN")?;
                 slot.init_token(so.as_bytes(), label, &lib.session_facts(slot.id))?;
                 if *with_user_pin {
                     let user = read_pin("KEYROTOR_PIN", "user PIN")?;
-                    let h = lib.open_session(slot.id, cryptoki_sys::CKF_SERIAL_SESSION | cryptoki_sys::CKF_RW_SESSION)?;
-                    slot.login(cryptoki_sys::CKU_SO, so.as_bytes(), &lib.session_facts(slot.id))?;
+                    let h = lib.open_session(
+                        slot.id,
+                        cryptoki_sys::CKF_SERIAL_SESSION | cryptoki_sys::CKF_RW_SESSION,
+                    )?;
+                    slot.login(
+                        cryptoki_sys::CKU_SO,
+                        so.as_bytes(),
+                        &lib.session_facts(slot.id),
+                    )?;
                     let r = slot.init_user_pin(user.as_bytes());
                     lib.close_session(h)?;
                     r?;

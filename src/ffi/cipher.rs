@@ -8,14 +8,28 @@ use super::mechanism::{parse, Purpose};
 use super::ptr;
 use crate::token::session::OpKind;
 
-unsafe fn init(name: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+unsafe fn init(
+    name: &'static str,
+    kind: OpKind,
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     call(name, |lib| {
         let mech = unsafe { parse(m, Purpose::Cipher) }?;
         lib.cipher_init(h, kind, mech.as_ref(), key)
     })
 }
 
-unsafe fn single(name: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, p_in: *mut u8, in_len: CK_ULONG, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
+unsafe fn single(
+    name: &'static str,
+    kind: OpKind,
+    h: CK_SESSION_HANDLE,
+    p_in: *mut u8,
+    in_len: CK_ULONG,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
     call(name, |lib| {
         let input = unsafe { ptr::bytes(p_in, in_len) }?;
         let mut out = unsafe { ptr::output(p_out, pul_out) }?;
@@ -23,7 +37,15 @@ unsafe fn single(name: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, p_in: *
     })
 }
 
-unsafe fn update(name: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, p_in: *mut u8, in_len: CK_ULONG, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
+unsafe fn update(
+    name: &'static str,
+    kind: OpKind,
+    h: CK_SESSION_HANDLE,
+    p_in: *mut u8,
+    in_len: CK_ULONG,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
     call(name, |lib| {
         let input = unsafe { ptr::bytes(p_in, in_len) }?;
         let mut out = unsafe { ptr::output(p_out, pul_out) }?;
@@ -31,7 +53,13 @@ unsafe fn update(name: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, p_in: *
     })
 }
 
-unsafe fn finish(name: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
+unsafe fn finish(
+    name: &'static str,
+    kind: OpKind,
+    h: CK_SESSION_HANDLE,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
     call(name, |lib| {
         let mut out = unsafe { ptr::output(p_out, pul_out) }?;
         lib.cipher_final(h, kind, &mut out)
@@ -43,7 +71,11 @@ unsafe fn finish(name: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, p_out: 
 /// # Safety
 /// `m` must be NULL or a readable mechanism.
 #[no_mangle]
-pub unsafe extern "C" fn C_EncryptInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_EncryptInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     unsafe { init("C_EncryptInit", OpKind::Encrypt, h, m, key) }
 }
 
@@ -52,7 +84,13 @@ pub unsafe extern "C" fn C_EncryptInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANIS
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_Encrypt(h: CK_SESSION_HANDLE, p_data: *mut u8, len: CK_ULONG, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Encrypt(
+    h: CK_SESSION_HANDLE,
+    p_data: *mut u8,
+    len: CK_ULONG,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
     unsafe { single("C_Encrypt", OpKind::Encrypt, h, p_data, len, p_out, pul_out) }
 }
 
@@ -61,8 +99,24 @@ pub unsafe extern "C" fn C_Encrypt(h: CK_SESSION_HANDLE, p_data: *mut u8, len: C
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_EncryptUpdate(h: CK_SESSION_HANDLE, p_part: *mut u8, len: CK_ULONG, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
-    unsafe { update("C_EncryptUpdate", OpKind::Encrypt, h, p_part, len, p_out, pul_out) }
+pub unsafe extern "C" fn C_EncryptUpdate(
+    h: CK_SESSION_HANDLE,
+    p_part: *mut u8,
+    len: CK_ULONG,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
+    unsafe {
+        update(
+            "C_EncryptUpdate",
+            OpKind::Encrypt,
+            h,
+            p_part,
+            len,
+            p_out,
+            pul_out,
+        )
+    }
 }
 
 /// `C_EncryptFinal`.
@@ -70,7 +124,11 @@ pub unsafe extern "C" fn C_EncryptUpdate(h: CK_SESSION_HANDLE, p_part: *mut u8, 
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_EncryptFinal(h: CK_SESSION_HANDLE, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_EncryptFinal(
+    h: CK_SESSION_HANDLE,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
     unsafe { finish("C_EncryptFinal", OpKind::Encrypt, h, p_out, pul_out) }
 }
 
@@ -79,7 +137,11 @@ pub unsafe extern "C" fn C_EncryptFinal(h: CK_SESSION_HANDLE, p_out: *mut u8, pu
 /// # Safety
 /// `m` must be NULL or a readable mechanism.
 #[no_mangle]
-pub unsafe extern "C" fn C_DecryptInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     unsafe { init("C_DecryptInit", OpKind::Decrypt, h, m, key) }
 }
 
@@ -88,7 +150,13 @@ pub unsafe extern "C" fn C_DecryptInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANIS
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_Decrypt(h: CK_SESSION_HANDLE, p_in: *mut u8, len: CK_ULONG, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Decrypt(
+    h: CK_SESSION_HANDLE,
+    p_in: *mut u8,
+    len: CK_ULONG,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
     unsafe { single("C_Decrypt", OpKind::Decrypt, h, p_in, len, p_out, pul_out) }
 }
 
@@ -97,8 +165,24 @@ pub unsafe extern "C" fn C_Decrypt(h: CK_SESSION_HANDLE, p_in: *mut u8, len: CK_
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_DecryptUpdate(h: CK_SESSION_HANDLE, p_part: *mut u8, len: CK_ULONG, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
-    unsafe { update("C_DecryptUpdate", OpKind::Decrypt, h, p_part, len, p_out, pul_out) }
+pub unsafe extern "C" fn C_DecryptUpdate(
+    h: CK_SESSION_HANDLE,
+    p_part: *mut u8,
+    len: CK_ULONG,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
+    unsafe {
+        update(
+            "C_DecryptUpdate",
+            OpKind::Decrypt,
+            h,
+            p_part,
+            len,
+            p_out,
+            pul_out,
+        )
+    }
 }
 
 /// `C_DecryptFinal`.
@@ -106,6 +190,10 @@ pub unsafe extern "C" fn C_DecryptUpdate(h: CK_SESSION_HANDLE, p_part: *mut u8, 
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_DecryptFinal(h: CK_SESSION_HANDLE, p_out: *mut u8, pul_out: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptFinal(
+    h: CK_SESSION_HANDLE,
+    p_out: *mut u8,
+    pul_out: *mut CK_ULONG,
+) -> CK_RV {
     unsafe { finish("C_DecryptFinal", OpKind::Decrypt, h, p_out, pul_out) }
 }

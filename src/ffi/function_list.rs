@@ -3,7 +3,9 @@
 //! ("PKCS 11" 3.0 as the default, and 2.40).
 
 use cryptoki_sys as sys;
-use sys::{CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_INTERFACE, CK_RV, CK_ULONG, CK_VERSION};
+use sys::{
+    CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_INTERFACE, CK_RV, CK_ULONG, CK_VERSION,
+};
 
 use super::cipher::*;
 use super::entry::call_raw;
@@ -20,7 +22,10 @@ use crate::error::rv;
 
 /// The 2.40 function list.
 pub static FUNCTION_LIST_2_40: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
-    version: CK_VERSION { major: 2, minor: 40 },
+    version: CK_VERSION {
+        major: 2,
+        minor: 40,
+    },
     C_Initialize: Some(C_Initialize),
     C_Finalize: Some(C_Finalize),
     C_GetInfo: Some(C_GetInfo),
@@ -234,7 +239,10 @@ pub unsafe extern "C" fn C_GetFunctionList(pp: *mut *mut CK_FUNCTION_LIST) -> CK
 /// `p_list` must be NULL or hold `*pul_count` writable entries; `pul_count`
 /// must be writable.
 #[no_mangle]
-pub unsafe extern "C" fn C_GetInterfaceList(p_list: *mut CK_INTERFACE, pul_count: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GetInterfaceList(
+    p_list: *mut CK_INTERFACE,
+    pul_count: *mut CK_ULONG,
+) -> CK_RV {
     call_raw("C_GetInterfaceList", || {
         let count = unsafe { ptr::out(pul_count) }?;
         let all = &INTERFACES.0;
@@ -275,10 +283,15 @@ pub unsafe extern "C" fn C_GetInterface(
                 return rv(sys::CKR_ARGUMENTS_BAD);
             }
         }
-        let wanted = if p_version.is_null() { None } else { Some(*unsafe { ptr::input(p_version) }?) };
+        let wanted = if p_version.is_null() {
+            None
+        } else {
+            Some(*unsafe { ptr::input(p_version) }?)
+        };
         let found = INTERFACES.0.iter().find(|i| {
             let v = version_of(i);
-            wanted.is_none_or(|w| w.major == v.major && w.minor == v.minor) && (i.flags & flags) == flags
+            wanted.is_none_or(|w| w.major == v.major && w.minor == v.minor)
+                && (i.flags & flags) == flags
         });
         match found {
             Some(i) => {

@@ -46,7 +46,9 @@ pub unsafe extern "C" fn C_Initialize(p_init_args: CK_VOID_PTR) -> CK_RV {
             if !args.pReserved.is_null() {
                 // SAFETY: a non-NULL pReserved is documented as a NUL-terminated string.
                 let s = unsafe { CStr::from_ptr(args.pReserved as *const std::ffi::c_char) };
-                let s = s.to_str().map_err(|_| crate::error::Error::Rv(sys::CKR_ARGUMENTS_BAD))?;
+                let s = s
+                    .to_str()
+                    .map_err(|_| crate::error::Error::Rv(sys::CKR_ARGUMENTS_BAD))?;
                 reserved = Some(s.to_owned());
             }
         }

@@ -94,7 +94,11 @@ pub unsafe extern "C" fn C_SeedRandom(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_
 /// # Safety
 /// `p` must hold `len` writable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn C_GenerateRandom(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GenerateRandom(
+    h: CK_SESSION_HANDLE,
+    p: *mut u8,
+    len: CK_ULONG,
+) -> CK_RV {
     call("C_GenerateRandom", |lib| {
         lib.with_session(h, |_| Ok(()))?;
         if p.is_null() {

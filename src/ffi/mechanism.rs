@@ -52,7 +52,11 @@ fn no_param(m: &CK_MECHANISM) -> Result<()> {
 
 unsafe fn param_bytes<'a>(m: &CK_MECHANISM) -> Result<&'a [u8]> {
     if m.pParameter.is_null() {
-        return if m.ulParameterLen == 0 { Ok(&[]) } else { rv(PARAM) };
+        return if m.ulParameterLen == 0 {
+            Ok(&[])
+        } else {
+            rv(PARAM)
+        };
     }
     unsafe { ptr::bytes(m.pParameter as *const u8, m.ulParameterLen) }.map_err(|_| PARAM.into())
 }
@@ -79,7 +83,11 @@ unsafe fn gcm(m: &CK_MECHANISM) -> Result<GcmParams> {
     }
     let iv = unsafe { ptr::bytes(iv, iv_len) }.map_err(|_| crate::error::Error::Rv(PARAM))?;
     let aad = unsafe { ptr::bytes(aad, aad_len) }.map_err(|_| crate::error::Error::Rv(PARAM))?;
-    Ok(GcmParams { iv: iv.to_vec(), aad: aad.to_vec(), tag_len: tag_bits as usize / 8 })
+    Ok(GcmParams {
+        iv: iv.to_vec(),
+        aad: aad.to_vec(),
+        tag_len: tag_bits as usize / 8,
+    })
 }
 
 unsafe fn key_wrap_iv(m: &CK_MECHANISM, default: &[u8]) -> Result<()> {
@@ -143,7 +151,10 @@ pub unsafe fn parse(p: *const CK_MECHANISM, purpose: Purpose) -> Result<Option<M
             if p.ulCounterBits == 0 || p.ulCounterBits > 128 {
                 return rv(PARAM);
             }
-            Mechanism::AesCtr { block: p.cb, bits: p.ulCounterBits as u32 }
+            Mechanism::AesCtr {
+                block: p.cb,
+                bits: p.ulCounterBits as u32,
+            }
         }
         (sys::CKM_AES_CMAC, _) => no_param(m).map(|_| Mechanism::AesCmac)?,
         (sys::CKM_SHA256_HMAC, _) => no_param(m).map(|_| Mechanism::Hmac(DigestAlg::Sha256))?,
@@ -165,7 +176,9 @@ pub unsafe fn parse(p: *const CK_MECHANISM, purpose: Purpose) -> Result<Option<M
             Mechanism::AesKeyWrapKwp
         }
         (sys::CKM_AES_KEY_GEN, _) => no_param(m).map(|_| Mechanism::AesKeyGen)?,
-        (sys::CKM_GENERIC_SECRET_KEY_GEN, _) => no_param(m).map(|_| Mechanism::GenericSecretKeyGen)?,
+        (sys::CKM_GENERIC_SECRET_KEY_GEN, _) => {
+            no_param(m).map(|_| Mechanism::GenericSecretKeyGen)?
+        }
         _ => return rv(sys::CKR_MECHANISM_INVALID),
     };
     Ok(Some(mech))

@@ -1,7 +1,10 @@
 //! The PKCS#11 3.0 message-based encryption functions (AES-GCM).
 
 use cryptoki_sys as sys;
-use sys::{CK_FLAGS, CK_GCM_MESSAGE_PARAMS, CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_VOID_PTR};
+use sys::{
+    CK_FLAGS, CK_GCM_MESSAGE_PARAMS, CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV, CK_SESSION_HANDLE,
+    CK_ULONG, CK_VOID_PTR,
+};
 
 use super::entry::call;
 use super::mechanism::{parse, Purpose};
@@ -15,16 +18,30 @@ unsafe fn params<'a>(p: CK_VOID_PTR, len: CK_ULONG) -> Result<MessageParams<'a>>
     if p.is_null() || len as usize != std::mem::size_of::<CK_GCM_MESSAGE_PARAMS>() {
         return rv(BAD);
     }
-    let g = unsafe { ptr::input(p as *const CK_GCM_MESSAGE_PARAMS) }.map_err(|_| crate::error::Error::Rv(BAD))?;
+    let g = unsafe { ptr::input(p as *const CK_GCM_MESSAGE_PARAMS) }
+        .map_err(|_| crate::error::Error::Rv(BAD))?;
     if g.pIv.is_null() || g.ulIvLen == 0 || g.pTag.is_null() || g.ulTagBits % 8 != 0 {
         return rv(BAD);
     }
-    let iv = unsafe { ptr::bytes_mut(g.pIv, g.ulIvLen) }.map_err(|_| crate::error::Error::Rv(BAD))?;
-    let tag = unsafe { ptr::bytes_mut(g.pTag, g.ulTagBits / 8) }.map_err(|_| crate::error::Error::Rv(BAD))?;
-    Ok(MessageParams { iv, fixed_bits: g.ulIvFixedBits as usize, generator: g.ivGenerator, tag })
+    let iv =
+        unsafe { ptr::bytes_mut(g.pIv, g.ulIvLen) }.map_err(|_| crate::error::Error::Rv(BAD))?;
+    let tag = unsafe { ptr::bytes_mut(g.pTag, g.ulTagBits / 8) }
+        .map_err(|_| crate::error::Error::Rv(BAD))?;
+    Ok(MessageParams {
+        iv,
+        fixed_bits: g.ulIvFixedBits as usize,
+        generator: g.ivGenerator,
+        tag,
+    })
 }
 
-unsafe fn init(name: &'static str, encrypt: bool, h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+unsafe fn init(
+    name: &'static str,
+    encrypt: bool,
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     call(name, |lib| {
         let mech = unsafe { parse(m, Purpose::Message) }?;
         lib.message_init(h, encrypt, mech.as_ref(), key)
@@ -54,7 +71,15 @@ unsafe fn one(
     })
 }
 
-unsafe fn begin(name: &'static str, encrypt: bool, h: CK_SESSION_HANDLE, p: CK_VOID_PTR, plen: CK_ULONG, aad: *mut u8, aad_len: CK_ULONG) -> CK_RV {
+unsafe fn begin(
+    name: &'static str,
+    encrypt: bool,
+    h: CK_SESSION_HANDLE,
+    p: CK_VOID_PTR,
+    plen: CK_ULONG,
+    aad: *mut u8,
+    aad_len: CK_ULONG,
+) -> CK_RV {
     call(name, |lib| {
         let mut prm = unsafe { params(p, plen) }?;
         let aad = unsafe { ptr::bytes(aad, aad_len) }?;
@@ -79,7 +104,14 @@ unsafe fn next(
         let mut prm = unsafe { params(p, plen) }?;
         let part = unsafe { ptr::bytes(part, part_len) }?;
         let mut o = unsafe { ptr::output(out, pul) }?;
-        lib.message_next(h, encrypt, &mut prm, part, &mut o, flags & sys::CKF_END_OF_MESSAGE != 0)
+        lib.message_next(
+            h,
+            encrypt,
+            &mut prm,
+            part,
+            &mut o,
+            flags & sys::CKF_END_OF_MESSAGE != 0,
+        )
     })
 }
 
@@ -88,7 +120,11 @@ unsafe fn next(
 /// # Safety
 /// `m` must be NULL or a readable mechanism.
 #[no_mangle]
-pub unsafe extern "C" fn C_MessageEncryptInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_MessageEncryptInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     unsafe { init("C_MessageEncryptInit", true, h, m, key) }
 }
 
@@ -109,7 +145,21 @@ pub unsafe extern "C" fn C_EncryptMessage(
     ct: *mut u8,
     pul_ct: *mut CK_ULONG,
 ) -> CK_RV {
-    unsafe { one("C_EncryptMessage", true, h, p, plen, aad, aad_len, pt, pt_len, ct, pul_ct) }
+    unsafe {
+        one(
+            "C_EncryptMessage",
+            true,
+            h,
+            p,
+            plen,
+            aad,
+            aad_len,
+            pt,
+            pt_len,
+            ct,
+            pul_ct,
+        )
+    }
 }
 
 /// `C_EncryptMessageBegin`.
@@ -117,7 +167,13 @@ pub unsafe extern "C" fn C_EncryptMessage(
 /// # Safety
 /// Every pointer must hold its stated length.
 #[no_mangle]
-pub unsafe extern "C" fn C_EncryptMessageBegin(h: CK_SESSION_HANDLE, p: CK_VOID_PTR, plen: CK_ULONG, aad: *mut u8, aad_len: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_EncryptMessageBegin(
+    h: CK_SESSION_HANDLE,
+    p: CK_VOID_PTR,
+    plen: CK_ULONG,
+    aad: *mut u8,
+    aad_len: CK_ULONG,
+) -> CK_RV {
     unsafe { begin("C_EncryptMessageBegin", true, h, p, plen, aad, aad_len) }
 }
 
@@ -136,7 +192,20 @@ pub unsafe extern "C" fn C_EncryptMessageNext(
     pul_ct: *mut CK_ULONG,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    unsafe { next("C_EncryptMessageNext", true, h, p, plen, pt, pt_len, ct, pul_ct, flags) }
+    unsafe {
+        next(
+            "C_EncryptMessageNext",
+            true,
+            h,
+            p,
+            plen,
+            pt,
+            pt_len,
+            ct,
+            pul_ct,
+            flags,
+        )
+    }
 }
 
 /// `C_MessageEncryptFinal`.
@@ -153,7 +222,11 @@ pub unsafe extern "C" fn C_MessageEncryptFinal(h: CK_SESSION_HANDLE) -> CK_RV {
 /// # Safety
 /// `m` must be NULL or a readable mechanism.
 #[no_mangle]
-pub unsafe extern "C" fn C_MessageDecryptInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_MessageDecryptInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     unsafe { init("C_MessageDecryptInit", false, h, m, key) }
 }
 
@@ -173,7 +246,21 @@ pub unsafe extern "C" fn C_DecryptMessage(
     pt: *mut u8,
     pul_pt: *mut CK_ULONG,
 ) -> CK_RV {
-    unsafe { one("C_DecryptMessage", false, h, p, plen, aad, aad_len, ct, ct_len, pt, pul_pt) }
+    unsafe {
+        one(
+            "C_DecryptMessage",
+            false,
+            h,
+            p,
+            plen,
+            aad,
+            aad_len,
+            ct,
+            ct_len,
+            pt,
+            pul_pt,
+        )
+    }
 }
 
 /// `C_DecryptMessageBegin`.
@@ -181,7 +268,13 @@ pub unsafe extern "C" fn C_DecryptMessage(
 /// # Safety
 /// Every pointer must hold its stated length.
 #[no_mangle]
-pub unsafe extern "C" fn C_DecryptMessageBegin(h: CK_SESSION_HANDLE, p: CK_VOID_PTR, plen: CK_ULONG, aad: *mut u8, aad_len: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptMessageBegin(
+    h: CK_SESSION_HANDLE,
+    p: CK_VOID_PTR,
+    plen: CK_ULONG,
+    aad: *mut u8,
+    aad_len: CK_ULONG,
+) -> CK_RV {
     unsafe { begin("C_DecryptMessageBegin", false, h, p, plen, aad, aad_len) }
 }
 
@@ -201,7 +294,20 @@ pub unsafe extern "C" fn C_DecryptMessageNext(
     pul_pt: *mut CK_ULONG,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    unsafe { next("C_DecryptMessageNext", false, h, p, plen, ct, ct_len, pt, pul_pt, flags) }
+    unsafe {
+        next(
+            "C_DecryptMessageNext",
+            false,
+            h,
+            p,
+            plen,
+            ct,
+            ct_len,
+            pt,
+            pul_pt,
+            flags,
+        )
+    }
 }
 
 /// `C_MessageDecryptFinal`.

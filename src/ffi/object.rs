@@ -13,7 +13,12 @@ use crate::token::ops_objects::AttrAnswer;
 /// # Safety
 /// `p_template` must hold `count` attributes; `ph` must be writable.
 #[no_mangle]
-pub unsafe extern "C" fn C_CreateObject(h: CK_SESSION_HANDLE, p_template: *mut CK_ATTRIBUTE, count: CK_ULONG, ph: *mut CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_CreateObject(
+    h: CK_SESSION_HANDLE,
+    p_template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+    ph: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
     call("C_CreateObject", |lib| {
         let t = unsafe { ptr::template(p_template, count) }?;
         let out = unsafe { ptr::out(ph) }?;
@@ -56,7 +61,11 @@ pub unsafe extern "C" fn C_DestroyObject(h: CK_SESSION_HANDLE, oh: CK_OBJECT_HAN
 /// # Safety
 /// `pul` must be writable.
 #[no_mangle]
-pub unsafe extern "C" fn C_GetObjectSize(h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, pul: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GetObjectSize(
+    h: CK_SESSION_HANDLE,
+    oh: CK_OBJECT_HANDLE,
+    pul: *mut CK_ULONG,
+) -> CK_RV {
     call("C_GetObjectSize", |lib| {
         let out = unsafe { ptr::out(pul) }?;
         *out = lib.object_size(h, oh)? as CK_ULONG;
@@ -71,7 +80,12 @@ pub unsafe extern "C" fn C_GetObjectSize(h: CK_SESSION_HANDLE, oh: CK_OBJECT_HAN
 /// `p_template` must hold `count` writable attributes, each `pValue` NULL or
 /// `ulValueLen` writable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn C_GetAttributeValue(h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, p_template: *mut CK_ATTRIBUTE, count: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GetAttributeValue(
+    h: CK_SESSION_HANDLE,
+    oh: CK_OBJECT_HANDLE,
+    p_template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+) -> CK_RV {
     call("C_GetAttributeValue", |lib| {
         let t = unsafe { ptr::template_mut(p_template, count) }?;
         let kinds: Vec<_> = t.iter().map(|a| a.type_).collect();
@@ -94,7 +108,8 @@ pub unsafe extern "C" fn C_GetAttributeValue(h: CK_SESSION_HANDLE, oh: CK_OBJECT
                         a.ulValueLen = sys::CK_UNAVAILABLE_INFORMATION;
                         short = true;
                     } else {
-                        let dst = unsafe { ptr::bytes_mut(a.pValue as *mut u8, v.len() as CK_ULONG) }?;
+                        let dst =
+                            unsafe { ptr::bytes_mut(a.pValue as *mut u8, v.len() as CK_ULONG) }?;
                         dst.copy_from_slice(&v);
                         a.ulValueLen = v.len() as CK_ULONG;
                     }
@@ -115,7 +130,12 @@ pub unsafe extern "C" fn C_GetAttributeValue(h: CK_SESSION_HANDLE, oh: CK_OBJECT
 /// # Safety
 /// `p_template` must hold `count` attributes.
 #[no_mangle]
-pub unsafe extern "C" fn C_SetAttributeValue(h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, p_template: *mut CK_ATTRIBUTE, count: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SetAttributeValue(
+    h: CK_SESSION_HANDLE,
+    oh: CK_OBJECT_HANDLE,
+    p_template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+) -> CK_RV {
     call("C_SetAttributeValue", |lib| {
         let t = unsafe { ptr::template(p_template, count) }?;
         lib.set_attributes(h, oh, &t)
@@ -127,7 +147,11 @@ pub unsafe extern "C" fn C_SetAttributeValue(h: CK_SESSION_HANDLE, oh: CK_OBJECT
 /// # Safety
 /// `p_template` must hold `count` attributes.
 #[no_mangle]
-pub unsafe extern "C" fn C_FindObjectsInit(h: CK_SESSION_HANDLE, p_template: *mut CK_ATTRIBUTE, count: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_FindObjectsInit(
+    h: CK_SESSION_HANDLE,
+    p_template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+) -> CK_RV {
     call("C_FindObjectsInit", |lib| {
         let t = unsafe { ptr::template(p_template, count) }?;
         lib.find_init(h, &t)
@@ -139,7 +163,12 @@ pub unsafe extern "C" fn C_FindObjectsInit(h: CK_SESSION_HANDLE, p_template: *mu
 /// # Safety
 /// `ph` must hold `max` writable handles; `pul` must be writable.
 #[no_mangle]
-pub unsafe extern "C" fn C_FindObjects(h: CK_SESSION_HANDLE, ph: *mut CK_OBJECT_HANDLE, max: CK_ULONG, pul: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_FindObjects(
+    h: CK_SESSION_HANDLE,
+    ph: *mut CK_OBJECT_HANDLE,
+    max: CK_ULONG,
+    pul: *mut CK_ULONG,
+) -> CK_RV {
     call("C_FindObjects", |lib| {
         let n = unsafe { ptr::out(pul) }?;
         if ph.is_null() {

@@ -37,7 +37,11 @@ pub fn len(ulen: CK_ULONG, bad: CK_RV) -> Result<usize> {
 pub unsafe fn bytes<'a>(p: *const CK_BYTE, ulen: CK_ULONG) -> Result<&'a [u8]> {
     let n = len(ulen, sys::CKR_ARGUMENTS_BAD)?;
     if p.is_null() {
-        return if n == 0 { Ok(&[]) } else { rv(sys::CKR_ARGUMENTS_BAD) };
+        return if n == 0 {
+            Ok(&[])
+        } else {
+            rv(sys::CKR_ARGUMENTS_BAD)
+        };
     }
     // SAFETY: non-NULL and the caller promises `n` readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(p, n) })
@@ -102,7 +106,11 @@ pub unsafe fn output<'a>(buf: *mut CK_BYTE, len_ptr: *mut CK_ULONG) -> Result<Ou
 pub unsafe fn bytes_mut<'a>(p: *mut CK_BYTE, ulen: CK_ULONG) -> Result<&'a mut [u8]> {
     let n = len(ulen, sys::CKR_ARGUMENTS_BAD)?;
     if p.is_null() {
-        return if n == 0 { Ok(&mut []) } else { rv(sys::CKR_ARGUMENTS_BAD) };
+        return if n == 0 {
+            Ok(&mut [])
+        } else {
+            rv(sys::CKR_ARGUMENTS_BAD)
+        };
     }
     // SAFETY: non-NULL; the caller promised `n` writable bytes.
     Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })
@@ -119,7 +127,11 @@ pub unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result<Vec<Te
         return rv(sys::CKR_ARGUMENTS_BAD);
     }
     if p.is_null() {
-        return if n == 0 { Ok(Vec::new()) } else { rv(sys::CKR_ARGUMENTS_BAD) };
+        return if n == 0 {
+            Ok(Vec::new())
+        } else {
+            rv(sys::CKR_ARGUMENTS_BAD)
+        };
     }
     // SAFETY: non-NULL and the caller promises `n` attributes.
     let attrs = unsafe { std::slice::from_raw_parts(p, n) };
@@ -140,10 +152,17 @@ pub unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result<Vec<Te
 ///
 /// # Safety
 /// `p` must point to `count` writable `CK_ATTRIBUTE`s.
-pub unsafe fn template_mut<'a>(p: *mut CK_ATTRIBUTE, count: CK_ULONG) -> Result<&'a mut [CK_ATTRIBUTE]> {
+pub unsafe fn template_mut<'a>(
+    p: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+) -> Result<&'a mut [CK_ATTRIBUTE]> {
     let n = len(count, sys::CKR_ARGUMENTS_BAD)?;
     if n > MAX_TEMPLATE || p.is_null() {
-        return if p.is_null() && n == 0 { Ok(&mut []) } else { rv(sys::CKR_ARGUMENTS_BAD) };
+        return if p.is_null() && n == 0 {
+            Ok(&mut [])
+        } else {
+            rv(sys::CKR_ARGUMENTS_BAD)
+        };
     }
     // SAFETY: non-NULL; the caller promises `n` writable attributes.
     Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })

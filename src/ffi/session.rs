@@ -1,7 +1,9 @@
 //! Session management and login functions.
 
 use cryptoki_sys as sys;
-use sys::{CK_FLAGS, CK_RV, CK_SESSION_HANDLE, CK_SESSION_INFO, CK_SLOT_ID, CK_ULONG, CK_USER_TYPE};
+use sys::{
+    CK_FLAGS, CK_RV, CK_SESSION_HANDLE, CK_SESSION_INFO, CK_SLOT_ID, CK_ULONG, CK_USER_TYPE,
+};
 
 use super::entry::call;
 use super::ptr;
@@ -49,7 +51,10 @@ pub unsafe extern "C" fn C_CloseAllSessions(slot: CK_SLOT_ID) -> CK_RV {
 /// # Safety
 /// `p_info` must be NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn C_GetSessionInfo(h: CK_SESSION_HANDLE, p_info: *mut CK_SESSION_INFO) -> CK_RV {
+pub unsafe extern "C" fn C_GetSessionInfo(
+    h: CK_SESSION_HANDLE,
+    p_info: *mut CK_SESSION_INFO,
+) -> CK_RV {
     call("C_GetSessionInfo", |lib| {
         lib.with_session(h, |s| {
             let info = unsafe { ptr::out(p_info) }?;
@@ -68,9 +73,15 @@ pub unsafe extern "C" fn C_GetSessionInfo(h: CK_SESSION_HANDLE, p_info: *mut CK_
 /// # Safety
 /// `p_pin` must hold `pin_len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn C_Login(h: CK_SESSION_HANDLE, user: CK_USER_TYPE, p_pin: *mut u8, pin_len: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Login(
+    h: CK_SESSION_HANDLE,
+    user: CK_USER_TYPE,
+    p_pin: *mut u8,
+    pin_len: CK_ULONG,
+) -> CK_RV {
     call("C_Login", |lib| {
-        let (slot, waiting) = lib.with_session(h, |s| Ok((s.slot.clone(), s.needs_context_login)))?;
+        let (slot, waiting) =
+            lib.with_session(h, |s| Ok((s.slot.clone(), s.needs_context_login)))?;
         let pin = unsafe { ptr::bytes_nonnull(p_pin, pin_len) }?;
         if user == sys::CKU_CONTEXT_SPECIFIC {
             if !waiting {

@@ -25,7 +25,13 @@ pub unsafe extern "C" fn C_DigestInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_Digest(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_ULONG, p_out: *mut u8, pul: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Digest(
+    h: CK_SESSION_HANDLE,
+    p: *mut u8,
+    len: CK_ULONG,
+    p_out: *mut u8,
+    pul: *mut CK_ULONG,
+) -> CK_RV {
     call("C_Digest", |lib| {
         let data = unsafe { ptr::bytes(p, len) }?;
         let mut out = unsafe { ptr::output(p_out, pul) }?;
@@ -59,7 +65,11 @@ pub unsafe extern "C" fn C_DigestKey(h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_DigestFinal(h: CK_SESSION_HANDLE, p_out: *mut u8, pul: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DigestFinal(
+    h: CK_SESSION_HANDLE,
+    p_out: *mut u8,
+    pul: *mut CK_ULONG,
+) -> CK_RV {
     call("C_DigestFinal", |lib| {
         let mut out = unsafe { ptr::output(p_out, pul) }?;
         lib.digest_final(h, &mut out)
@@ -71,7 +81,11 @@ pub unsafe extern "C" fn C_DigestFinal(h: CK_SESSION_HANDLE, p_out: *mut u8, pul
 /// # Safety
 /// `m` must be NULL or a readable mechanism.
 #[no_mangle]
-pub unsafe extern "C" fn C_SignInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_SignInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     call("C_SignInit", |lib| {
         let mech = unsafe { parse(m, Purpose::Mac) }?;
         lib.mac_init(h, MacKind::Sign, mech.as_ref(), key)
@@ -83,7 +97,13 @@ pub unsafe extern "C" fn C_SignInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, 
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_Sign(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_ULONG, p_sig: *mut u8, pul: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Sign(
+    h: CK_SESSION_HANDLE,
+    p: *mut u8,
+    len: CK_ULONG,
+    p_sig: *mut u8,
+    pul: *mut CK_ULONG,
+) -> CK_RV {
     call("C_Sign", |lib| {
         let data = unsafe { ptr::bytes(p, len) }?;
         let mut out = unsafe { ptr::output(p_sig, pul) }?;
@@ -108,7 +128,11 @@ pub unsafe extern "C" fn C_SignUpdate(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_SignFinal(h: CK_SESSION_HANDLE, p_sig: *mut u8, pul: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignFinal(
+    h: CK_SESSION_HANDLE,
+    p_sig: *mut u8,
+    pul: *mut CK_ULONG,
+) -> CK_RV {
     call("C_SignFinal", |lib| {
         let mut out = unsafe { ptr::output(p_sig, pul) }?;
         lib.sign(h, None, &mut out)
@@ -120,7 +144,11 @@ pub unsafe extern "C" fn C_SignFinal(h: CK_SESSION_HANDLE, p_sig: *mut u8, pul: 
 /// # Safety
 /// `m` must be NULL or a readable mechanism.
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifyInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     call("C_VerifyInit", |lib| {
         let mech = unsafe { parse(m, Purpose::Mac) }?;
         lib.mac_init(h, MacKind::Verify, mech.as_ref(), key)
@@ -132,7 +160,13 @@ pub unsafe extern "C" fn C_VerifyInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM
 /// # Safety
 /// Buffers must hold their stated lengths.
 #[no_mangle]
-pub unsafe extern "C" fn C_Verify(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_ULONG, p_sig: *mut u8, sig_len: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_Verify(
+    h: CK_SESSION_HANDLE,
+    p: *mut u8,
+    len: CK_ULONG,
+    p_sig: *mut u8,
+    sig_len: CK_ULONG,
+) -> CK_RV {
     call("C_Verify", |lib| {
         let data = unsafe { ptr::bytes(p, len) }?;
         let sig = unsafe { ptr::bytes(p_sig, sig_len) }?;
@@ -157,7 +191,11 @@ pub unsafe extern "C" fn C_VerifyUpdate(h: CK_SESSION_HANDLE, p: *mut u8, len: C
 /// # Safety
 /// `p_sig` must hold `sig_len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifyFinal(h: CK_SESSION_HANDLE, p_sig: *mut u8, sig_len: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyFinal(
+    h: CK_SESSION_HANDLE,
+    p_sig: *mut u8,
+    sig_len: CK_ULONG,
+) -> CK_RV {
     call("C_VerifyFinal", |lib| {
         let sig = unsafe { ptr::bytes(p_sig, sig_len) }?;
         lib.verify(h, None, sig)

@@ -3,7 +3,10 @@
 //! `CKR_FUNCTION_NOT_SUPPORTED` as the specification requires.
 
 use cryptoki_sys as sys;
-use sys::{CK_ATTRIBUTE, CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_USER_TYPE, CK_VOID_PTR};
+use sys::{
+    CK_ATTRIBUTE, CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV, CK_SESSION_HANDLE, CK_ULONG, CK_USER_TYPE,
+    CK_VOID_PTR,
+};
 
 use super::entry::call;
 use crate::error::rv;
@@ -20,7 +23,11 @@ fn not_supported(name: &'static str, h: CK_SESSION_HANDLE) -> CK_RV {
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_GetOperationState(h: CK_SESSION_HANDLE, _a: *mut u8, _b: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_GetOperationState(
+    h: CK_SESSION_HANDLE,
+    _a: *mut u8,
+    _b: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_GetOperationState", h)
 }
 
@@ -29,7 +36,13 @@ pub unsafe extern "C" fn C_GetOperationState(h: CK_SESSION_HANDLE, _a: *mut u8, 
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_SetOperationState(h: CK_SESSION_HANDLE, _a: *mut u8, _b: CK_ULONG, _c: CK_OBJECT_HANDLE, _d: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_SetOperationState(
+    h: CK_SESSION_HANDLE,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: CK_OBJECT_HANDLE,
+    _d: CK_OBJECT_HANDLE,
+) -> CK_RV {
     not_supported("C_SetOperationState", h)
 }
 
@@ -38,7 +51,11 @@ pub unsafe extern "C" fn C_SetOperationState(h: CK_SESSION_HANDLE, _a: *mut u8, 
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_SignRecoverInit(h: CK_SESSION_HANDLE, _m: *mut CK_MECHANISM, _k: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_SignRecoverInit(
+    h: CK_SESSION_HANDLE,
+    _m: *mut CK_MECHANISM,
+    _k: CK_OBJECT_HANDLE,
+) -> CK_RV {
     not_supported("C_SignRecoverInit", h)
 }
 
@@ -47,7 +64,13 @@ pub unsafe extern "C" fn C_SignRecoverInit(h: CK_SESSION_HANDLE, _m: *mut CK_MEC
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_SignRecover(h: CK_SESSION_HANDLE, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignRecover(
+    h: CK_SESSION_HANDLE,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_SignRecover", h)
 }
 
@@ -56,7 +79,11 @@ pub unsafe extern "C" fn C_SignRecover(h: CK_SESSION_HANDLE, _a: *mut u8, _b: CK
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifyRecoverInit(h: CK_SESSION_HANDLE, _m: *mut CK_MECHANISM, _k: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyRecoverInit(
+    h: CK_SESSION_HANDLE,
+    _m: *mut CK_MECHANISM,
+    _k: CK_OBJECT_HANDLE,
+) -> CK_RV {
     not_supported("C_VerifyRecoverInit", h)
 }
 
@@ -65,7 +92,13 @@ pub unsafe extern "C" fn C_VerifyRecoverInit(h: CK_SESSION_HANDLE, _m: *mut CK_M
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifyRecover(h: CK_SESSION_HANDLE, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyRecover(
+    h: CK_SESSION_HANDLE,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_VerifyRecover", h)
 }
 
@@ -74,7 +107,13 @@ pub unsafe extern "C" fn C_VerifyRecover(h: CK_SESSION_HANDLE, _a: *mut u8, _b: 
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_DigestEncryptUpdate(h: CK_SESSION_HANDLE, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DigestEncryptUpdate(
+    h: CK_SESSION_HANDLE,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_DigestEncryptUpdate", h)
 }
 
@@ -83,7 +122,13 @@ pub unsafe extern "C" fn C_DigestEncryptUpdate(h: CK_SESSION_HANDLE, _a: *mut u8
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_DecryptDigestUpdate(h: CK_SESSION_HANDLE, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptDigestUpdate(
+    h: CK_SESSION_HANDLE,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_DecryptDigestUpdate", h)
 }
 
@@ -92,7 +137,13 @@ pub unsafe extern "C" fn C_DecryptDigestUpdate(h: CK_SESSION_HANDLE, _a: *mut u8
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_SignEncryptUpdate(h: CK_SESSION_HANDLE, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignEncryptUpdate(
+    h: CK_SESSION_HANDLE,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_SignEncryptUpdate", h)
 }
 
@@ -101,7 +152,13 @@ pub unsafe extern "C" fn C_SignEncryptUpdate(h: CK_SESSION_HANDLE, _a: *mut u8, 
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_DecryptVerifyUpdate(h: CK_SESSION_HANDLE, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DecryptVerifyUpdate(
+    h: CK_SESSION_HANDLE,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_DecryptVerifyUpdate", h)
 }
 
@@ -111,7 +168,16 @@ pub unsafe extern "C" fn C_DecryptVerifyUpdate(h: CK_SESSION_HANDLE, _a: *mut u8
 /// No pointer is dereferenced.
 #[allow(clippy::too_many_arguments)]
 #[no_mangle]
-pub unsafe extern "C" fn C_GenerateKeyPair(h: CK_SESSION_HANDLE, _m: *mut CK_MECHANISM, _a: *mut CK_ATTRIBUTE, _b: CK_ULONG, _c: *mut CK_ATTRIBUTE, _d: CK_ULONG, _e: *mut CK_OBJECT_HANDLE, _f: *mut CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_GenerateKeyPair(
+    h: CK_SESSION_HANDLE,
+    _m: *mut CK_MECHANISM,
+    _a: *mut CK_ATTRIBUTE,
+    _b: CK_ULONG,
+    _c: *mut CK_ATTRIBUTE,
+    _d: CK_ULONG,
+    _e: *mut CK_OBJECT_HANDLE,
+    _f: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
     not_supported("C_GenerateKeyPair", h)
 }
 
@@ -120,7 +186,14 @@ pub unsafe extern "C" fn C_GenerateKeyPair(h: CK_SESSION_HANDLE, _m: *mut CK_MEC
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_DeriveKey(h: CK_SESSION_HANDLE, _m: *mut CK_MECHANISM, _k: CK_OBJECT_HANDLE, _a: *mut CK_ATTRIBUTE, _b: CK_ULONG, _c: *mut CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_DeriveKey(
+    h: CK_SESSION_HANDLE,
+    _m: *mut CK_MECHANISM,
+    _k: CK_OBJECT_HANDLE,
+    _a: *mut CK_ATTRIBUTE,
+    _b: CK_ULONG,
+    _c: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
     not_supported("C_DeriveKey", h)
 }
 
@@ -129,7 +202,14 @@ pub unsafe extern "C" fn C_DeriveKey(h: CK_SESSION_HANDLE, _m: *mut CK_MECHANISM
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_LoginUser(h: CK_SESSION_HANDLE, _u: CK_USER_TYPE, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_LoginUser(
+    h: CK_SESSION_HANDLE,
+    _u: CK_USER_TYPE,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: CK_ULONG,
+) -> CK_RV {
     not_supported("C_LoginUser", h)
 }
 
@@ -138,7 +218,11 @@ pub unsafe extern "C" fn C_LoginUser(h: CK_SESSION_HANDLE, _u: CK_USER_TYPE, _a:
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_MessageSignInit(h: CK_SESSION_HANDLE, _m: *mut CK_MECHANISM, _k: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_MessageSignInit(
+    h: CK_SESSION_HANDLE,
+    _m: *mut CK_MECHANISM,
+    _k: CK_OBJECT_HANDLE,
+) -> CK_RV {
     not_supported("C_MessageSignInit", h)
 }
 
@@ -147,7 +231,15 @@ pub unsafe extern "C" fn C_MessageSignInit(h: CK_SESSION_HANDLE, _m: *mut CK_MEC
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_SignMessage(h: CK_SESSION_HANDLE, _p: CK_VOID_PTR, _l: CK_ULONG, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignMessage(
+    h: CK_SESSION_HANDLE,
+    _p: CK_VOID_PTR,
+    _l: CK_ULONG,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_SignMessage", h)
 }
 
@@ -156,7 +248,11 @@ pub unsafe extern "C" fn C_SignMessage(h: CK_SESSION_HANDLE, _p: CK_VOID_PTR, _l
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_SignMessageBegin(h: CK_SESSION_HANDLE, _p: CK_VOID_PTR, _l: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignMessageBegin(
+    h: CK_SESSION_HANDLE,
+    _p: CK_VOID_PTR,
+    _l: CK_ULONG,
+) -> CK_RV {
     not_supported("C_SignMessageBegin", h)
 }
 
@@ -165,7 +261,15 @@ pub unsafe extern "C" fn C_SignMessageBegin(h: CK_SESSION_HANDLE, _p: CK_VOID_PT
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_SignMessageNext(h: CK_SESSION_HANDLE, _p: CK_VOID_PTR, _l: CK_ULONG, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: *mut CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignMessageNext(
+    h: CK_SESSION_HANDLE,
+    _p: CK_VOID_PTR,
+    _l: CK_ULONG,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: *mut CK_ULONG,
+) -> CK_RV {
     not_supported("C_SignMessageNext", h)
 }
 
@@ -183,7 +287,11 @@ pub unsafe extern "C" fn C_MessageSignFinal(h: CK_SESSION_HANDLE) -> CK_RV {
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_MessageVerifyInit(h: CK_SESSION_HANDLE, _m: *mut CK_MECHANISM, _k: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_MessageVerifyInit(
+    h: CK_SESSION_HANDLE,
+    _m: *mut CK_MECHANISM,
+    _k: CK_OBJECT_HANDLE,
+) -> CK_RV {
     not_supported("C_MessageVerifyInit", h)
 }
 
@@ -192,7 +300,15 @@ pub unsafe extern "C" fn C_MessageVerifyInit(h: CK_SESSION_HANDLE, _m: *mut CK_M
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifyMessage(h: CK_SESSION_HANDLE, _p: CK_VOID_PTR, _l: CK_ULONG, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyMessage(
+    h: CK_SESSION_HANDLE,
+    _p: CK_VOID_PTR,
+    _l: CK_ULONG,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: CK_ULONG,
+) -> CK_RV {
     not_supported("C_VerifyMessage", h)
 }
 
@@ -201,7 +317,11 @@ pub unsafe extern "C" fn C_VerifyMessage(h: CK_SESSION_HANDLE, _p: CK_VOID_PTR, 
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifyMessageBegin(h: CK_SESSION_HANDLE, _p: CK_VOID_PTR, _l: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyMessageBegin(
+    h: CK_SESSION_HANDLE,
+    _p: CK_VOID_PTR,
+    _l: CK_ULONG,
+) -> CK_RV {
     not_supported("C_VerifyMessageBegin", h)
 }
 
@@ -210,7 +330,15 @@ pub unsafe extern "C" fn C_VerifyMessageBegin(h: CK_SESSION_HANDLE, _p: CK_VOID_
 /// # Safety
 /// No pointer is dereferenced.
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifyMessageNext(h: CK_SESSION_HANDLE, _p: CK_VOID_PTR, _l: CK_ULONG, _a: *mut u8, _b: CK_ULONG, _c: *mut u8, _d: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyMessageNext(
+    h: CK_SESSION_HANDLE,
+    _p: CK_VOID_PTR,
+    _l: CK_ULONG,
+    _a: *mut u8,
+    _b: CK_ULONG,
+    _c: *mut u8,
+    _d: CK_ULONG,
+) -> CK_RV {
     not_supported("C_VerifyMessageNext", h)
 }
 

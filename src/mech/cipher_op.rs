@@ -18,8 +18,15 @@ use crate::error::{rv, Result};
 const MAX_BUFFERED: usize = 1 << 31;
 
 enum Kind {
-    Gcm { key: Arc<KeyMaterial>, params: GcmParams, buf: Zeroizing<Vec<u8>> },
-    Block { stream: BlockCipherStream, mode: ModeKind },
+    Gcm {
+        key: Arc<KeyMaterial>,
+        params: GcmParams,
+        buf: Zeroizing<Vec<u8>>,
+    },
+    Block {
+        stream: BlockCipherStream,
+        mode: ModeKind,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -41,22 +48,37 @@ impl CipherOp {
     /// Starts an operation of `mech` with `key`.
     pub fn new(mech: &Mechanism, key: Arc<KeyMaterial>, encrypt: bool) -> Result<CipherOp> {
         let block = |mode: BlockMode, kind: ModeKind| -> Result<Kind> {
-            Ok(Kind::Block { stream: BlockCipherStream::new(key.aes()?.clone(), mode, encrypt)?, mode: kind })
+            Ok(Kind::Block {
+                stream: BlockCipherStream::new(key.aes()?.clone(), mode, encrypt)?,
+                mode: kind,
+            })
         };
         let kind = match mech {
             Mechanism::AesGcm(p) => {
                 key.aes()?;
-                Kind::Gcm { key: key.clone(), params: p.clone(), buf: Zeroizing::new(Vec::new()) }
+                Kind::Gcm {
+                    key: key.clone(),
+                    params: p.clone(),
+                    buf: Zeroizing::new(Vec::new()),
+                }
             }
             Mechanism::AesEcb => block(BlockMode::Ecb, ModeKind::Unpadded)?,
             Mechanism::AesCbc(iv) => block(BlockMode::Cbc { iv: *iv }, ModeKind::Unpadded)?,
             Mechanism::AesCbcPad(iv) => block(BlockMode::CbcPad { iv: *iv }, ModeKind::Padded)?,
-            Mechanism::AesCtr { block: b, bits } => {
-                block(BlockMode::Ctr { counter_block: *b, counter_bits: *bits }, ModeKind::Stream)?
-            }
+            Mechanism::AesCtr { block: b, bits } => block(
+                BlockMode::Ctr {
+                    counter_block: *b,
+                    counter_bits: *bits,
+                },
+                ModeKind::Stream,
+            )?,
             _ => return rv(sys::CKR_MECHANISM_INVALID),
         };
-        Ok(CipherOp { kind, encrypt, multi: false })
+        Ok(CipherOp {
+            kind,
+            encrypt,
+            multi: false,
+        })
     }
 
     fn len_error(&self) -> sys::CK_RV {
@@ -84,7 +106,9 @@ impl CipherOp {
             }
             Kind::Block { mode, .. } => match (mode, self.encrypt) {
                 (ModeKind::Stream, _) => Ok(n),
-                (ModeKind::Unpadded, _) | (ModeKind::Padded, false) if n % 16 != 0 => rv(self.len_error()),
+                (ModeKind::Unpadded, _) | (ModeKind::Padded, false) if !n.is_multiple_of(16) => {
+                    rv(self.len_error())
+                }
                 (ModeKind::Padded, false) if n == 0 => rv(self.len_error()),
                 (ModeKind::Padded, true) => Ok((n / 16 + 1) * 16),
                 _ => Ok(n),
@@ -94,7 +118,13 @@ impl CipherOp {
 
     /// False when lengths are only upper bounds until computed (padded decrypt).
     pub fn exact(&self) -> bool {
-        !matches!(self.kind, Kind::Block { mode: ModeKind::Padded, .. }) || self.encrypt
+        !matches!(
+            self.kind,
+            Kind::Block {
+                mode: ModeKind::Padded,
+                ..
+            }
+        ) || self.encrypt
     }
 
     /// Single-part encryption or decryption into `out` (at least `one_shot_len`).
@@ -110,7 +140,9 @@ impl CipherOp {
             }
             Kind::Block { stream, .. } => {
                 let n = stream.update(input, out)?;
-                let rest = out.get_mut(n..).map_or_else(|| rv(sys::CKR_GENERAL_ERROR), Ok)?;
+                let rest = out
+                    .get_mut(n..)
+                    .map_or_else(|| rv(sys::CKR_GENERAL_ERROR), Ok)?;
                 Ok(n + stream.finalize(rest)?)
             }
         }

@@ -16,6 +16,8 @@ pub struct MacOp {
     pub multi: bool,
 }
 
+// Both contexts are about a kilobyte; boxing one would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum MacCtx {
     Hmac(HmacCtx),
     Cmac(CmacCtx),
@@ -76,13 +78,16 @@ impl DigestOp {
     /// Starts a digest.
     pub fn new(mech: &Mechanism) -> Result<DigestOp> {
         match mech {
-            Mechanism::Digest(alg) => Ok(DigestOp { ctx: DigestCtx::new(*alg), multi: false }),
+            Mechanism::Digest(alg) => Ok(DigestOp {
+                ctx: DigestCtx::new(*alg),
+                multi: false,
+            }),
             _ => rv(sys::CKR_MECHANISM_INVALID),
         }
     }
 
     /// Digest length.
-    pub fn len(&self) -> usize {
+    pub fn output_len(&self) -> usize {
         self.ctx.alg().output_len()
     }
 

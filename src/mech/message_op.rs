@@ -18,7 +18,9 @@ use crate::error::{rv, Result};
 /// Process-wide invocation counter for `CKG_GENERATE_COUNTER`, started at a
 /// random point so two processes sharing a fixed field rarely meet.
 static COUNTER: Lazy<AtomicU64> = Lazy::new(|| {
-    let start = rng::random_array::<8>().map(u64::from_be_bytes).unwrap_or(0);
+    let start = rng::random_array::<8>()
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
     AtomicU64::new(start >> 16)
 });
 
@@ -54,7 +56,11 @@ impl MessageOp {
     /// Starts a message context for `key`.
     pub fn new(key: Arc<KeyMaterial>, encrypt: bool) -> Result<MessageOp> {
         key.aes()?;
-        Ok(MessageOp { key, encrypt, in_progress: None })
+        Ok(MessageOp {
+            key,
+            encrypt,
+            in_progress: None,
+        })
     }
 
     /// True while a `Begin`/`Next` message is unfinished.
@@ -73,7 +79,11 @@ impl MessageOp {
     /// Fills the generated part of the IV, as the generator says.
     fn prepare_iv(&self, p: &mut MessageParams) -> Result<()> {
         if !self.encrypt || p.generator == sys::CKG_NO_GENERATE {
-            return if p.iv.is_empty() { rv(sys::CKR_MECHANISM_PARAM_INVALID) } else { Ok(()) };
+            return if p.iv.is_empty() {
+                rv(sys::CKR_MECHANISM_PARAM_INVALID)
+            } else {
+                Ok(())
+            };
         }
         let total = p.iv.len() * 8;
         if p.fixed_bits >= total || p.iv.is_empty() {
@@ -99,7 +109,12 @@ impl MessageOp {
                 let take = be.len().min(block.len());
                 let start = block.len() - take;
                 block[start..].copy_from_slice(&be[be.len() - take..]);
-                merge_free_bits(p.iv, &block, p.fixed_bits, p.generator == sys::CKG_GENERATE_COUNTER_XOR);
+                merge_free_bits(
+                    p.iv,
+                    &block,
+                    p.fixed_bits,
+                    p.generator == sys::CKG_GENERATE_COUNTER_XOR,
+                );
             }
             _ => return rv(sys::CKR_MECHANISM_PARAM_INVALID),
         }
@@ -107,7 +122,13 @@ impl MessageOp {
     }
 
     /// `C_EncryptMessage`/`C_DecryptMessage`: `out` holds `input.len()` bytes.
-    pub fn one_message(&mut self, p: &mut MessageParams, aad: &[u8], input: &[u8], out: &mut [u8]) -> Result<usize> {
+    pub fn one_message(
+        &mut self,
+        p: &mut MessageParams,
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize> {
         if self.in_progress.is_some() {
             return rv(sys::CKR_OPERATION_ACTIVE);
         }
@@ -116,13 +137,23 @@ impl MessageOp {
         self.run(p.iv, aad, input, tag_len, p.tag, out)
     }
 
-    fn run(&self, iv: &[u8], aad: &[u8], input: &[u8], tag_len: usize, tag: &mut [u8], out: &mut [u8]) -> Result<usize> {
+    fn run(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        input: &[u8],
+        tag_len: usize,
+        tag: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<usize> {
         let key = self.key.aes()?;
         let n = input.len();
         if self.encrypt {
             let mut tmp = Zeroizing::new(vec![0u8; n + tag_len]);
             gcm::encrypt(key, iv, aad, input, tag_len, &mut tmp)?;
-            out.get_mut(..n).map_or_else(|| rv(sys::CKR_BUFFER_TOO_SMALL), Ok)?.copy_from_slice(&tmp[..n]);
+            out.get_mut(..n)
+                .map_or_else(|| rv(sys::CKR_BUFFER_TOO_SMALL), Ok)?
+                .copy_from_slice(&tmp[..n]);
             tag.copy_from_slice(&tmp[n..]);
         } else {
             let mut joined = Zeroizing::new(Vec::with_capacity(n + tag_len));
@@ -140,7 +171,11 @@ impl MessageOp {
         }
         Self::check_tag(p.tag)?;
         self.prepare_iv(p)?;
-        self.in_progress = Some(InProgress { iv: p.iv.to_vec(), aad: aad.to_vec(), buf: Zeroizing::new(Vec::new()) });
+        self.in_progress = Some(InProgress {
+            iv: p.iv.to_vec(),
+            aad: aad.to_vec(),
+            buf: Zeroizing::new(Vec::new()),
+        });
         Ok(())
     }
 
@@ -154,7 +189,13 @@ impl MessageOp {
 
     /// `C_EncryptMessageNext`/`C_DecryptMessageNext`. Output is released
     /// only with the last part, after the tag is computed or verified.
-    pub fn next(&mut self, p: &mut MessageParams, part: &[u8], out: &mut [u8], end: bool) -> Result<usize> {
+    pub fn next(
+        &mut self,
+        p: &mut MessageParams,
+        part: &[u8],
+        out: &mut [u8],
+        end: bool,
+    ) -> Result<usize> {
         let Some(m) = self.in_progress.as_mut() else {
             return rv(sys::CKR_OPERATION_NOT_INITIALIZED);
         };

@@ -22,28 +22,108 @@ const SV: CK_FLAGS = sys::CKF_SIGN | sys::CKF_VERIFY;
 
 /// Every mechanism of the software slot, in `C_GetMechanismList` order.
 pub const SOFTWARE: &[MechInfo] = &[
-    MechInfo { mech: sys::CKM_AES_KEY_GEN, min_key: 16, max_key: 32, flags: sys::CKF_GENERATE },
-    MechInfo { mech: sys::CKM_GENERIC_SECRET_KEY_GEN, min_key: 1, max_key: 512, flags: sys::CKF_GENERATE },
-    MechInfo { mech: sys::CKM_AES_ECB, min_key: 16, max_key: 32, flags: ED },
-    MechInfo { mech: sys::CKM_AES_CBC, min_key: 16, max_key: 32, flags: ED },
-    MechInfo { mech: sys::CKM_AES_CBC_PAD, min_key: 16, max_key: 32, flags: ED },
-    MechInfo { mech: sys::CKM_AES_CTR, min_key: 16, max_key: 32, flags: ED },
+    MechInfo {
+        mech: sys::CKM_AES_KEY_GEN,
+        min_key: 16,
+        max_key: 32,
+        flags: sys::CKF_GENERATE,
+    },
+    MechInfo {
+        mech: sys::CKM_GENERIC_SECRET_KEY_GEN,
+        min_key: 1,
+        max_key: 512,
+        flags: sys::CKF_GENERATE,
+    },
+    MechInfo {
+        mech: sys::CKM_AES_ECB,
+        min_key: 16,
+        max_key: 32,
+        flags: ED,
+    },
+    MechInfo {
+        mech: sys::CKM_AES_CBC,
+        min_key: 16,
+        max_key: 32,
+        flags: ED,
+    },
+    MechInfo {
+        mech: sys::CKM_AES_CBC_PAD,
+        min_key: 16,
+        max_key: 32,
+        flags: ED,
+    },
+    MechInfo {
+        mech: sys::CKM_AES_CTR,
+        min_key: 16,
+        max_key: 32,
+        flags: ED,
+    },
     MechInfo {
         mech: sys::CKM_AES_GCM,
         min_key: 16,
         max_key: 32,
         flags: ED | sys::CKF_MESSAGE_ENCRYPT | sys::CKF_MESSAGE_DECRYPT | sys::CKF_MULTI_MESSAGE,
     },
-    MechInfo { mech: sys::CKM_AES_CMAC, min_key: 16, max_key: 32, flags: SV },
-    MechInfo { mech: sys::CKM_AES_KEY_WRAP, min_key: 16, max_key: 32, flags: sys::CKF_WRAP | sys::CKF_UNWRAP },
-    MechInfo { mech: sys::CKM_AES_KEY_WRAP_PAD, min_key: 16, max_key: 32, flags: sys::CKF_WRAP | sys::CKF_UNWRAP },
-    MechInfo { mech: sys::CKM_AES_KEY_WRAP_KWP, min_key: 16, max_key: 32, flags: sys::CKF_WRAP | sys::CKF_UNWRAP },
-    MechInfo { mech: sys::CKM_SHA256_HMAC, min_key: 1, max_key: 512, flags: SV },
-    MechInfo { mech: sys::CKM_SHA384_HMAC, min_key: 1, max_key: 512, flags: SV },
-    MechInfo { mech: sys::CKM_SHA512_HMAC, min_key: 1, max_key: 512, flags: SV },
-    MechInfo { mech: sys::CKM_SHA256, min_key: 0, max_key: 0, flags: sys::CKF_DIGEST },
-    MechInfo { mech: sys::CKM_SHA384, min_key: 0, max_key: 0, flags: sys::CKF_DIGEST },
-    MechInfo { mech: sys::CKM_SHA512, min_key: 0, max_key: 0, flags: sys::CKF_DIGEST },
+    MechInfo {
+        mech: sys::CKM_AES_CMAC,
+        min_key: 16,
+        max_key: 32,
+        flags: SV,
+    },
+    MechInfo {
+        mech: sys::CKM_AES_KEY_WRAP,
+        min_key: 16,
+        max_key: 32,
+        flags: sys::CKF_WRAP | sys::CKF_UNWRAP,
+    },
+    MechInfo {
+        mech: sys::CKM_AES_KEY_WRAP_PAD,
+        min_key: 16,
+        max_key: 32,
+        flags: sys::CKF_WRAP | sys::CKF_UNWRAP,
+    },
+    MechInfo {
+        mech: sys::CKM_AES_KEY_WRAP_KWP,
+        min_key: 16,
+        max_key: 32,
+        flags: sys::CKF_WRAP | sys::CKF_UNWRAP,
+    },
+    MechInfo {
+        mech: sys::CKM_SHA256_HMAC,
+        min_key: 1,
+        max_key: 512,
+        flags: SV,
+    },
+    MechInfo {
+        mech: sys::CKM_SHA384_HMAC,
+        min_key: 1,
+        max_key: 512,
+        flags: SV,
+    },
+    MechInfo {
+        mech: sys::CKM_SHA512_HMAC,
+        min_key: 1,
+        max_key: 512,
+        flags: SV,
+    },
+    MechInfo {
+        mech: sys::CKM_SHA256,
+        min_key: 0,
+        max_key: 0,
+        flags: sys::CKF_DIGEST,
+    },
+    MechInfo {
+        mech: sys::CKM_SHA384,
+        min_key: 0,
+        max_key: 0,
+        flags: sys::CKF_DIGEST,
+    },
+    MechInfo {
+        mech: sys::CKM_SHA512,
+        min_key: 0,
+        max_key: 0,
+        flags: sys::CKF_DIGEST,
+    },
 ];
 
 /// Looks a mechanism up in the software table.
@@ -64,7 +144,10 @@ mod tests {
     fn aes_sizes_are_bytes_and_gcm_offers_message_api() {
         let gcm = find(sys::CKM_AES_GCM).expect("gcm listed");
         assert_eq!((gcm.min_key, gcm.max_key), (16, 32));
-        assert!(supports(sys::CKM_AES_GCM, sys::CKF_MESSAGE_ENCRYPT | sys::CKF_ENCRYPT));
+        assert!(supports(
+            sys::CKM_AES_GCM,
+            sys::CKF_MESSAGE_ENCRYPT | sys::CKF_ENCRYPT
+        ));
         assert!(!supports(sys::CKM_SHA256, sys::CKF_ENCRYPT));
         assert!(find(sys::CKM_RSA_PKCS).is_none());
     }

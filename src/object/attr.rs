@@ -111,7 +111,7 @@ pub fn validate_value(kind: CK_ATTRIBUTE_TYPE, value: &[u8]) -> Result<()> {
             AttrKind::Ulong => value.len() == ULONG_SIZE,
             AttrKind::Bytes => true,
             AttrKind::Date => value.is_empty() || is_date(value),
-            AttrKind::UlongArray => value.len() % ULONG_SIZE == 0,
+            AttrKind::UlongArray => value.len().is_multiple_of(ULONG_SIZE),
             AttrKind::Unknown => return rv(sys::CKR_ATTRIBUTE_TYPE_INVALID),
         };
     if ok {

@@ -68,7 +68,7 @@ fn to_portable(kind: CK_ATTRIBUTE_TYPE, value: &[u8]) -> Vec<u8> {
 fn from_portable(kind: CK_ATTRIBUTE_TYPE, bytes: &[u8]) -> Result<Vec<u8>> {
     match attr_kind(kind) {
         AttrKind::Ulong | AttrKind::UlongArray => {
-            if bytes.len() % 8 != 0 {
+            if !bytes.len().is_multiple_of(8) {
                 return Err(integrity("integer attribute of bad length"));
             }
             let mut out = Vec::with_capacity(bytes.len() / 8 * ULONG_SIZE);

@@ -23,7 +23,7 @@ use crate::store::Store;
 /// A session behind its own lock; sessions never share one.
 pub type SessionCell = Mutex<Session>;
 
-type SessionMap = HashMap<CK_SESSION_HANDLE, Arc<SessionCell>>;
+type SessionMap = HashMap<CK_SESSION_HANDLE, Arc<SessionCell>, handles::HandleHash>;
 
 static LIBRARY: ArcSwapOption<Library> = ArcSwapOption::const_empty();
 static INIT_LOCK: Mutex<()> = Mutex::new(());
@@ -80,7 +80,8 @@ pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
     let rt = Arc::new(AsyncRuntime::new()?);
     let mut slots = Vec::with_capacity(config.slots.len());
     for sc in &config.slots {
-        let opened = open_store(&rt, sc).and_then(|store| Slot::open(sc.clone(), store, rt.clone()));
+        let opened =
+            open_store(&rt, sc).and_then(|store| Slot::open(sc.clone(), store, rt.clone()));
         match opened {
             Ok(slot) => slots.push(slot),
             Err(e) => {
@@ -98,7 +99,7 @@ pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
         config,
         rt,
         slots,
-        sessions: ArcSwap::from_pointee(HashMap::new()),
+        sessions: ArcSwap::from_pointee(SessionMap::default()),
         sessions_write: Mutex::new(()),
     };
     LIBRARY.store(Some(Arc::new(lib)));
@@ -114,7 +115,7 @@ pub fn finalize() -> Result<()> {
     let Some(lib) = LIBRARY.swap(None) else {
         return rv(sys::CKR_CRYPTOKI_NOT_INITIALIZED);
     };
-    lib.sessions.store(Arc::new(HashMap::new()));
+    lib.sessions.store(Arc::new(SessionMap::default()));
     for s in &lib.slots {
         s.objects.remove_session_objects(None);
         s.close();
@@ -139,13 +140,22 @@ pub fn with<R>(f: impl FnOnce(&Library) -> Result<R>) -> Result<R> {
 impl Library {
     /// The slot with `id`.
     pub fn slot(&self, id: CK_SLOT_ID) -> Result<&Arc<Slot>> {
-        self.slots.iter().find(|s| s.id == id).map_or_else(|| rv(sys::CKR_SLOT_ID_INVALID), Ok)
+        self.slots
+            .iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| rv(sys::CKR_SLOT_ID_INVALID), Ok)
     }
 
     /// Runs `f` on the session `h` under its own lock.
-    pub fn with_session<R>(&self, h: CK_SESSION_HANDLE, f: impl FnOnce(&mut Session) -> Result<R>) -> Result<R> {
+    pub fn with_session<R>(
+        &self,
+        h: CK_SESSION_HANDLE,
+        f: impl FnOnce(&mut Session) -> Result<R>,
+    ) -> Result<R> {
         let map = self.sessions.load();
-        let cell = map.get(&h).map_or_else(|| rv(sys::CKR_SESSION_HANDLE_INVALID), Ok)?;
+        let cell = map
+            .get(&h)
+            .map_or_else(|| rv(sys::CKR_SESSION_HANDLE_INVALID), Ok)?;
         let mut s = cell.lock();
         f(&mut s)
     }
@@ -153,7 +163,10 @@ impl Library {
     /// Counts of open sessions on `slot`.
     pub fn session_facts(&self, slot: CK_SLOT_ID) -> SessionFacts {
         let map = self.sessions.load();
-        let mut facts = SessionFacts { count: 0, read_only: 0 };
+        let mut facts = SessionFacts {
+            count: 0,
+            read_only: 0,
+        };
         for cell in map.values() {
             let s = cell.lock();
             if s.slot.id == slot {
@@ -167,7 +180,11 @@ impl Library {
     }
 
     /// `C_OpenSession`.
-    pub fn open_session(&self, slot_id: CK_SLOT_ID, flags: sys::CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+    pub fn open_session(
+        &self,
+        slot_id: CK_SLOT_ID,
+        flags: sys::CK_FLAGS,
+    ) -> Result<CK_SESSION_HANDLE> {
         let slot = self.slot(slot_id)?.clone();
         if flags & sys::CKF_SERIAL_SESSION == 0 {
             return rv(sys::CKR_SESSION_PARALLEL_NOT_SUPPORTED);
@@ -212,7 +229,8 @@ impl Library {
             s.slot.clone()
         };
         slot.objects.remove_session_objects(Some(h));
-        if self.session_facts(slot.id).count == 0 && slot.login_state() != super::slot::LOGIN_PUBLIC {
+        if self.session_facts(slot.id).count == 0 && slot.login_state() != super::slot::LOGIN_PUBLIC
+        {
             // Ignore "not logged in": another thread may have logged out first.
             let _ = slot.logout();
         }

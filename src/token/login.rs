@@ -40,7 +40,9 @@ impl Slot {
     /// Unwraps the storage key with `pin` for `role`, keeping the shared
     /// failure counter honest. Returns the key on success.
     fn verify_pin(&self, role: PinRole, pin: &[u8]) -> Result<StorageKey> {
-        let rec = self.refresh_token()?.map_or_else(|| rv(sys::CKR_TOKEN_NOT_RECOGNIZED), Ok)?;
+        let rec = self
+            .refresh_token()?
+            .map_or_else(|| rv(sys::CKR_TOKEN_NOT_RECOGNIZED), Ok)?;
         let max = self.config.max_login_failures;
         if max > 0 && Self::failures(&rec, role) >= max {
             return rv(sys::CKR_PIN_LOCKED);
@@ -59,7 +61,8 @@ impl Slot {
                 Ok(key)
             }
             Err(Error::Rv(sys::CKR_PIN_INCORRECT)) => {
-                let n = self.store_call(move |s| async move { s.record_login_failure(role).await })?;
+                let n =
+                    self.store_call(move |s| async move { s.record_login_failure(role).await })?;
                 self.refresh_token()?;
                 tracing::info!(slot = self.id, role = ?role, failures = n, "login failed: incorrect PIN");
                 rv(sys::CKR_PIN_INCORRECT)
@@ -121,7 +124,13 @@ impl Slot {
             self.verify_pin(PinRole::So, so_pin)?;
         }
         let key = StorageKey::generate()?;
-        let so_key = wrap_with_pin(&key, so_pin, &self.token_id, PinRole::So, KdfParams::from_env())?;
+        let so_key = wrap_with_pin(
+            &key,
+            so_pin,
+            &self.token_id,
+            PinRole::So,
+            KdfParams::from_env(),
+        )?;
         let mut serial = [0u8; 8];
         crate::mech::primitives::rng::fill(&mut serial)?;
         let rec = TokenRecord {
@@ -150,7 +159,13 @@ impl Slot {
         }
         self.check_pin_len(pin)?;
         let key = self.storage_key()?;
-        let wrapped = wrap_with_pin(&key, pin, &self.token_id, PinRole::User, KdfParams::from_env())?;
+        let wrapped = wrap_with_pin(
+            &key,
+            pin,
+            &self.token_id,
+            PinRole::User,
+            KdfParams::from_env(),
+        )?;
         self.store_call(move |s| async move {
             s.set_pin(PinRole::User, &wrapped).await?;
             s.reset_login_failures(PinRole::User).await
@@ -163,7 +178,11 @@ impl Slot {
     /// `C_SetPIN`: changes the SO PIN when the SO is logged in, else the user's.
     pub fn set_pin(&self, old: &[u8], new: &[u8]) -> Result<()> {
         let _g = self.login_lock.lock();
-        let role = if self.login_state() == LOGIN_SO { PinRole::So } else { PinRole::User };
+        let role = if self.login_state() == LOGIN_SO {
+            PinRole::So
+        } else {
+            PinRole::User
+        };
         self.check_pin_len(new)?;
         let key = self.verify_pin(role, old)?;
         let wrapped = wrap_with_pin(&key, new, &self.token_id, role, KdfParams::from_env())?;
@@ -193,8 +212,18 @@ impl Slot {
                 f |= locked;
             }
         };
-        counts(rec.user_failures, sys::CKF_USER_PIN_COUNT_LOW, sys::CKF_USER_PIN_FINAL_TRY, sys::CKF_USER_PIN_LOCKED);
-        counts(rec.so_failures, sys::CKF_SO_PIN_COUNT_LOW, sys::CKF_SO_PIN_FINAL_TRY, sys::CKF_SO_PIN_LOCKED);
+        counts(
+            rec.user_failures,
+            sys::CKF_USER_PIN_COUNT_LOW,
+            sys::CKF_USER_PIN_FINAL_TRY,
+            sys::CKF_USER_PIN_LOCKED,
+        );
+        counts(
+            rec.so_failures,
+            sys::CKF_SO_PIN_COUNT_LOW,
+            sys::CKF_SO_PIN_FINAL_TRY,
+            sys::CKF_SO_PIN_LOCKED,
+        );
         f
     }
 }

@@ -18,6 +18,10 @@ use crate::error::{rv, Result};
 use crate::mech::key::KeyMaterial;
 use crate::object::Object;
 
+/// A token object as read from the store: uid, attributes, sealed value and
+/// the stored public encoding.
+pub type LoadedObject = (String, Object, Option<Vec<u8>>, Vec<u8>);
+
 /// One object as the token holds it.
 pub struct ObjectEntry {
     /// Its handle in this process.
@@ -45,7 +49,15 @@ impl ObjectEntry {
         sealed: Option<Vec<u8>>,
         stored_public: Vec<u8>,
     ) -> ObjectEntry {
-        ObjectEntry { handle, object, uid, owner, sealed, stored_public, material: OnceCell::new() }
+        ObjectEntry {
+            handle,
+            object,
+            uid,
+            owner,
+            sealed,
+            stored_public,
+            material: OnceCell::new(),
+        }
     }
 
     /// True when the object carries a secret value (in memory or sealed).
@@ -68,6 +80,14 @@ impl ObjectEntry {
                 Ok(Arc::new(KeyMaterial::new(self.object.key_type(), raw)?))
             })
             .cloned()
+    }
+
+    /// Installs already unsealed material (the creator of a token object
+    /// has it at hand; sealing it only to unseal it again would be waste).
+    pub fn prime(&self, material: KeyMaterial) {
+        // A second prime of the same entry is impossible: entries are primed
+        // once, right after construction; ignoring the error is therefore safe.
+        let _ = self.material.set(Arc::new(material));
     }
 
     /// The same entry with new attributes (after `C_SetAttributeValue`).
@@ -111,7 +131,10 @@ impl Inner {
             self.unindex(&old);
         }
         self.by_uid.insert(e.uid.clone(), e.handle);
-        self.by_label.entry(e.object.label().to_vec()).or_default().insert(e.handle);
+        self.by_label
+            .entry(e.object.label().to_vec())
+            .or_default()
+            .insert(e.handle);
     }
 
     fn unindex(&mut self, e: &ObjectEntry) {
@@ -194,7 +217,11 @@ impl ObjectTable {
             Some(l) => g
                 .by_label
                 .get(l)
-                .map(|set| set.iter().filter_map(|h| g.by_handle.get(h).cloned()).collect())
+                .map(|set| {
+                    set.iter()
+                        .filter_map(|h| g.by_handle.get(h).cloned())
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -220,7 +247,12 @@ impl ObjectTable {
     /// Removes every token object (token re-initialised).
     pub fn clear_token_objects(&self) {
         let mut g = self.inner.write();
-        let token: Vec<_> = g.by_handle.values().filter(|e| e.owner.is_none()).map(|e| e.handle).collect();
+        let token: Vec<_> = g
+            .by_handle
+            .values()
+            .filter(|e| e.owner.is_none())
+            .map(|e| e.handle)
+            .collect();
         for h in token {
             g.take(h);
         }
@@ -243,7 +275,7 @@ impl ObjectTable {
 
     /// Applies the store's current set of token objects: new ones get
     /// handles, changed ones are replaced, vanished ones removed.
-    pub fn merge_token_objects(&self, fresh: Vec<(String, Object, Option<Vec<u8>>, Vec<u8>)>) {
+    pub fn merge_token_objects(&self, fresh: Vec<LoadedObject>) {
         let mut g = self.inner.write();
         let mut seen = std::collections::HashSet::new();
         let mut changed = false;
@@ -251,15 +283,22 @@ impl ObjectTable {
             seen.insert(uid.clone());
             match g.by_uid.get(&uid).copied() {
                 Some(h) => {
-                    let same = g.by_handle.get(&h).is_some_and(|e| e.stored_public == public && e.sealed == sealed);
+                    let same = g
+                        .by_handle
+                        .get(&h)
+                        .is_some_and(|e| e.stored_public == public && e.sealed == sealed);
                     if !same {
-                        g.put(Arc::new(ObjectEntry::new(h, object, uid, None, sealed, public)));
+                        g.put(Arc::new(ObjectEntry::new(
+                            h, object, uid, None, sealed, public,
+                        )));
                         changed = true;
                     }
                 }
                 None => {
                     let h = super::handles::next_object();
-                    g.put(Arc::new(ObjectEntry::new(h, object, uid, None, sealed, public)));
+                    g.put(Arc::new(ObjectEntry::new(
+                        h, object, uid, None, sealed, public,
+                    )));
                 }
             }
         }

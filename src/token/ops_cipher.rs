@@ -23,7 +23,10 @@ impl Session {
 
     /// Takes the active operation of `kind` out of the session.
     fn take_cipher(&mut self, kind: OpKind) -> Result<CipherOp> {
-        let op = self.cipher_slot(kind).take().map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)?;
+        let op = self
+            .cipher_slot(kind)
+            .take()
+            .map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)?;
         if self.needs_context_login {
             return rv(sys::CKR_USER_NOT_LOGGED_IN);
         }
@@ -31,7 +34,12 @@ impl Session {
     }
 
     /// Hands out output kept from a short-buffer call; `None` if there is none.
-    fn deliver_pending(&mut self, kind: OpKind, op: CipherOp, out: &mut Output) -> Option<Result<()>> {
+    fn deliver_pending(
+        &mut self,
+        kind: OpKind,
+        op: CipherOp,
+        out: &mut Output,
+    ) -> Option<Result<()>> {
         match self.pending.take() {
             Some((k, data)) if k == kind => {
                 let r = out.write(&data);
@@ -50,7 +58,13 @@ impl Session {
     }
 
     /// Puts `op` back unless `outcome` finished it.
-    fn settle(&mut self, kind: OpKind, op: CipherOp, outcome: Result<Outcome>, finishes: bool) -> Result<()> {
+    fn settle(
+        &mut self,
+        kind: OpKind,
+        op: CipherOp,
+        outcome: Result<Outcome>,
+        finishes: bool,
+    ) -> Result<()> {
         match outcome {
             Ok(Outcome::Query) => {
                 *self.cipher_slot(kind) = Some(op);
@@ -81,7 +95,13 @@ fn purpose(kind: OpKind) -> sys::CK_ATTRIBUTE_TYPE {
 
 impl Library {
     /// `C_EncryptInit`/`C_DecryptInit`; `None` cancels (PKCS#11 3.0).
-    pub fn cipher_init(&self, h: CK_SESSION_HANDLE, kind: OpKind, mech: Option<&Mechanism>, key: CK_OBJECT_HANDLE) -> Result<()> {
+    pub fn cipher_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        mech: Option<&Mechanism>,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
         self.with_session(h, |s| {
             let Some(mech) = mech else {
                 *s.cipher_slot(kind) = None;
@@ -101,7 +121,13 @@ impl Library {
     }
 
     /// `C_Encrypt`/`C_Decrypt`.
-    pub fn cipher_single(&self, h: CK_SESSION_HANDLE, kind: OpKind, input: &[u8], out: &mut Output) -> Result<()> {
+    pub fn cipher_single(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        input: &[u8],
+        out: &mut Output,
+    ) -> Result<()> {
         self.with_session(h, |s| {
             let op = s.take_cipher(kind)?;
             if op.multi {
@@ -127,7 +153,13 @@ impl Library {
     }
 
     /// `C_EncryptUpdate`/`C_DecryptUpdate`.
-    pub fn cipher_update(&self, h: CK_SESSION_HANDLE, kind: OpKind, input: &[u8], out: &mut Output) -> Result<()> {
+    pub fn cipher_update(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        input: &[u8],
+        out: &mut Output,
+    ) -> Result<()> {
         self.with_session(h, |s| {
             let mut op = s.take_cipher(kind)?;
             let n = op.update_len(input.len())?;

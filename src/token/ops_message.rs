@@ -26,13 +26,21 @@ impl Session {
         if self.needs_context_login {
             return rv(sys::CKR_USER_NOT_LOGGED_IN);
         }
-        self.message_slot(encrypt).as_mut().map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)
+        self.message_slot(encrypt)
+            .as_mut()
+            .map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)
     }
 }
 
 impl Library {
     /// `C_MessageEncryptInit`/`C_MessageDecryptInit`; `None` cancels.
-    pub fn message_init(&self, h: CK_SESSION_HANDLE, encrypt: bool, mech: Option<&Mechanism>, key: CK_OBJECT_HANDLE) -> Result<()> {
+    pub fn message_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        encrypt: bool,
+        mech: Option<&Mechanism>,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
         self.with_session(h, |s| {
             let Some(mech) = mech else {
                 *s.message_slot(encrypt) = None;
@@ -44,7 +52,11 @@ impl Library {
             if !matches!(mech, Mechanism::AesGcmMessage) {
                 return rv(sys::CKR_MECHANISM_INVALID);
             }
-            let purpose = if encrypt { sys::CKA_ENCRYPT } else { sys::CKA_DECRYPT };
+            let purpose = if encrypt {
+                sys::CKA_ENCRYPT
+            } else {
+                sys::CKA_DECRYPT
+            };
             let (material, always) = s.key(key, purpose, mech.ck_type(), mech.key_type())?;
             *s.message_slot(encrypt) = Some(MessageOp::new(material, encrypt)?);
             s.needs_context_login = always;
@@ -68,16 +80,24 @@ impl Library {
                 return rv(sys::CKR_OPERATION_ACTIVE);
             }
             let n = input.len();
-            out.produce(n, true, |buf| op.one_message(params, aad, input, &mut buf[..n]))
-                .and_then(|o| match o {
-                    super::output::Outcome::Short(_) => rv(sys::CKR_BUFFER_TOO_SMALL),
-                    _ => Ok(()),
-                })
+            out.produce(n, true, |buf| {
+                op.one_message(params, aad, input, &mut buf[..n])
+            })
+            .and_then(|o| match o {
+                super::output::Outcome::Short(_) => rv(sys::CKR_BUFFER_TOO_SMALL),
+                _ => Ok(()),
+            })
         })
     }
 
     /// `C_EncryptMessageBegin`/`C_DecryptMessageBegin`.
-    pub fn message_begin(&self, h: CK_SESSION_HANDLE, encrypt: bool, params: &mut MessageParams, aad: &[u8]) -> Result<()> {
+    pub fn message_begin(
+        &self,
+        h: CK_SESSION_HANDLE,
+        encrypt: bool,
+        params: &mut MessageParams,
+        aad: &[u8],
+    ) -> Result<()> {
         self.with_session(h, |s| s.message_op(encrypt)?.begin(params, aad))
     }
 

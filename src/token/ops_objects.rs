@@ -37,7 +37,14 @@ struct Caller {
 }
 
 fn caller(lib: &Library, h: CK_SESSION_HANDLE) -> Result<Caller> {
-    lib.with_session(h, |s| Ok(Caller { slot: s.slot.clone(), rw: s.rw, user: s.user_logged_in(), so: s.so_logged_in() }))
+    lib.with_session(h, |s| {
+        Ok(Caller {
+            slot: s.slot.clone(),
+            rw: s.rw,
+            user: s.user_logged_in(),
+            so: s.so_logged_in(),
+        })
+    })
 }
 
 /// A fresh `CKA_UNIQUE_ID`.
@@ -60,7 +67,12 @@ fn template_has(t: &[TemplateAttr], kind: CK_ATTRIBUTE_TYPE) -> bool {
 
 impl Library {
     /// Stores a new object (token or session) and returns its handle.
-    fn add_object(&self, c: &Caller, session: CK_SESSION_HANDLE, mut obj: Object) -> Result<CK_OBJECT_HANDLE> {
+    fn add_object(
+        &self,
+        c: &Caller,
+        session: CK_SESSION_HANDLE,
+        mut obj: Object,
+    ) -> Result<CK_OBJECT_HANDLE> {
         if obj.is_token() && !c.rw {
             return rv(sys::CKR_SESSION_READ_ONLY);
         }
@@ -73,20 +85,36 @@ impl Library {
         if obj.is_token() {
             c.slot.persist_new(handle, obj, uid)?;
         } else {
-            c.slot.objects.insert(ObjectEntry::new(handle, obj, uid, Some(session), None, Vec::new()));
+            c.slot.objects.insert(ObjectEntry::new(
+                handle,
+                obj,
+                uid,
+                Some(session),
+                None,
+                Vec::new(),
+            ));
         }
         Ok(handle)
     }
 
     /// `C_CreateObject`.
-    pub fn create_object(&self, h: CK_SESSION_HANDLE, template: &[TemplateAttr]) -> Result<CK_OBJECT_HANDLE> {
+    pub fn create_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        template: &[TemplateAttr],
+    ) -> Result<CK_OBJECT_HANDLE> {
         let c = caller(self, h)?;
         let obj = Object::from_template(template, Origin::Create, None, c.so)?;
         self.add_object(&c, h, obj)
     }
 
     /// `C_CopyObject`.
-    pub fn copy_object(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, template: &[TemplateAttr]) -> Result<CK_OBJECT_HANDLE> {
+    pub fn copy_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        oh: CK_OBJECT_HANDLE,
+        template: &[TemplateAttr],
+    ) -> Result<CK_OBJECT_HANDLE> {
         let c = caller(self, h)?;
         let e = visible(&c, oh)?;
         let source = with_secret(&c.slot, &e)?;
@@ -119,7 +147,12 @@ impl Library {
     }
 
     /// `C_GetAttributeValue`: one answer per requested attribute.
-    pub fn get_attributes(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, kinds: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<AttrAnswer>> {
+    pub fn get_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        oh: CK_OBJECT_HANDLE,
+        kinds: &[CK_ATTRIBUTE_TYPE],
+    ) -> Result<Vec<AttrAnswer>> {
         let c = caller(self, h)?;
         let e = visible(&c, oh)?;
         kinds
@@ -130,7 +163,9 @@ impl Library {
                     if e.object.class() == sys::CKO_SECRET_KEY && e.object.is_value_hidden() {
                         return Ok(AttrAnswer::Sensitive);
                     }
-                    return Ok(AttrAnswer::Value(Zeroizing::new(c.slot.material(&e)?.raw().to_vec())));
+                    return Ok(AttrAnswer::Value(Zeroizing::new(
+                        c.slot.material(&e)?.raw().to_vec(),
+                    )));
                 }
                 Ok(match e.object.get(kind) {
                     AttrRead::Sensitive => AttrAnswer::Sensitive,
@@ -142,7 +177,12 @@ impl Library {
     }
 
     /// `C_SetAttributeValue`.
-    pub fn set_attributes(&self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE, template: &[TemplateAttr]) -> Result<()> {
+    pub fn set_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        oh: CK_OBJECT_HANDLE,
+        template: &[TemplateAttr],
+    ) -> Result<()> {
         let c = caller(self, h)?;
         let e = visible(&c, oh)?;
         if e.owner.is_none() && !c.rw {
@@ -177,7 +217,10 @@ impl Library {
     /// `C_FindObjects`: up to `max` more handles.
     pub fn find_next(&self, h: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
         self.with_session(h, |s| {
-            let f = s.find.as_mut().map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)?;
+            let f = s
+                .find
+                .as_mut()
+                .map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)?;
             let end = f.results.len().min(f.pos.saturating_add(max));
             let out = f.results[f.pos..end].to_vec();
             f.pos = end;
@@ -194,7 +237,12 @@ impl Library {
     }
 
     /// `C_GenerateKey`.
-    pub fn generate_key(&self, h: CK_SESSION_HANDLE, mech: &Mechanism, template: &[TemplateAttr]) -> Result<CK_OBJECT_HANDLE> {
+    pub fn generate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        template: &[TemplateAttr],
+    ) -> Result<CK_OBJECT_HANDLE> {
         let c = caller(self, h)?;
         let key_type = match mech {
             Mechanism::AesKeyGen => sys::CKK_AES,
@@ -205,7 +253,10 @@ impl Library {
         let n = object::required_value_len(t, key_type)?;
         let mut secret = Zeroizing::new(vec![0u8; n]);
         rng::fill(&mut secret)?;
-        let origin = Origin::Generate { mechanism: mech.ck_type(), key_type };
+        let origin = Origin::Generate {
+            mechanism: mech.ck_type(),
+            key_type,
+        };
         let obj = Object::from_template(t, origin, Some(secret), c.so)?;
         self.add_object(&c, h, obj)
     }
@@ -226,10 +277,19 @@ impl Library {
         };
         let c = caller(self, h)?;
         let kek = self
-            .with_session(h, |s| s.key(wrapping, sys::CKA_WRAP, mech.ck_type(), Some(sys::CKK_AES)))
-            .map_err(|e| wrapping_error(e, sys::CKR_WRAPPING_KEY_HANDLE_INVALID, sys::CKR_WRAPPING_KEY_TYPE_INCONSISTENT))?
+            .with_session(h, |s| {
+                s.key(wrapping, sys::CKA_WRAP, mech.ck_type(), Some(sys::CKK_AES))
+            })
+            .map_err(|e| {
+                wrapping_error(
+                    e,
+                    sys::CKR_WRAPPING_KEY_HANDLE_INVALID,
+                    sys::CKR_WRAPPING_KEY_TYPE_INCONSISTENT,
+                )
+            })?
             .0;
-        let e = visible(&c, key).map_err(|_| crate::error::Error::Rv(sys::CKR_KEY_HANDLE_INVALID))?;
+        let e =
+            visible(&c, key).map_err(|_| crate::error::Error::Rv(sys::CKR_KEY_HANDLE_INVALID))?;
         if e.object.class() != sys::CKO_SECRET_KEY {
             return rv(sys::CKR_KEY_NOT_WRAPPABLE);
         }
@@ -237,7 +297,11 @@ impl Library {
             return rv(sys::CKR_KEY_UNEXTRACTABLE);
         }
         if e.object.bool_attr(sys::CKA_WRAP_WITH_TRUSTED) {
-            let trusted = c.slot.objects.get(wrapping).is_some_and(|w| w.object.bool_attr(sys::CKA_TRUSTED));
+            let trusted = c
+                .slot
+                .objects
+                .get(wrapping)
+                .is_some_and(|w| w.object.bool_attr(sys::CKA_TRUSTED));
             if !trusted {
                 return rv(sys::CKR_KEY_NOT_WRAPPABLE);
             }
@@ -280,8 +344,21 @@ impl Library {
         };
         let c = caller(self, h)?;
         let kek = self
-            .with_session(h, |s| s.key(unwrapping, sys::CKA_UNWRAP, mech.ck_type(), Some(sys::CKK_AES)))
-            .map_err(|e| wrapping_error(e, sys::CKR_UNWRAPPING_KEY_HANDLE_INVALID, sys::CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?
+            .with_session(h, |s| {
+                s.key(
+                    unwrapping,
+                    sys::CKA_UNWRAP,
+                    mech.ck_type(),
+                    Some(sys::CKK_AES),
+                )
+            })
+            .map_err(|e| {
+                wrapping_error(
+                    e,
+                    sys::CKR_UNWRAPPING_KEY_HANDLE_INVALID,
+                    sys::CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+                )
+            })?
             .0;
         if !template_has(template, sys::CKA_CLASS) || !template_has(template, sys::CKA_KEY_TYPE) {
             return rv(sys::CKR_TEMPLATE_INCOMPLETE);
@@ -293,7 +370,11 @@ impl Library {
 }
 
 /// Renames key errors for the wrapping key to the wrapping-specific codes.
-fn wrapping_error(e: crate::error::Error, handle: sys::CK_RV, kind: sys::CK_RV) -> crate::error::Error {
+fn wrapping_error(
+    e: crate::error::Error,
+    handle: sys::CK_RV,
+    kind: sys::CK_RV,
+) -> crate::error::Error {
     match e.ck_rv() {
         sys::CKR_KEY_HANDLE_INVALID => crate::error::Error::Rv(handle),
         sys::CKR_KEY_TYPE_INCONSISTENT => crate::error::Error::Rv(kind),
@@ -313,7 +394,10 @@ fn with_secret(slot: &Slot, e: &ObjectEntry) -> Result<Object> {
 
 /// Handles of visible objects matching `template`, in creation order.
 fn matching(table: &ObjectTable, s: &Session, template: &[TemplateAttr]) -> Vec<CK_OBJECT_HANDLE> {
-    let label = template.iter().find(|a| a.kind == sys::CKA_LABEL).map(|a| a.value.as_slice());
+    let label = template
+        .iter()
+        .find(|a| a.kind == sys::CKA_LABEL)
+        .map(|a| a.value.as_slice());
     table
         .candidates(label)
         .iter()

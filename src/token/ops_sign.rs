@@ -46,11 +46,15 @@ impl Library {
                 s.digest = Some(op);
                 return rv(sys::CKR_OPERATION_ACTIVE);
             }
-            if out.is_query() || out.capacity() < op.len() {
-                let n = op.len();
+            if out.is_query() || out.capacity() < op.output_len() {
+                let n = op.output_len();
                 s.digest = Some(op);
                 out.set_len(n);
-                return if out.is_query() { Ok(()) } else { rv(sys::CKR_BUFFER_TOO_SMALL) };
+                return if out.is_query() {
+                    Ok(())
+                } else {
+                    rv(sys::CKR_BUFFER_TOO_SMALL)
+                };
             }
             op.update(data);
             out.write(&op.finish())
@@ -76,7 +80,9 @@ impl Library {
                 Some(e) if s.can_see(&e) && e.object.class() == sys::CKO_SECRET_KEY => e,
                 _ => return rv(sys::CKR_KEY_HANDLE_INVALID),
             };
-            if entry.object.bool_attr(sys::CKA_SENSITIVE) || !entry.object.bool_attr(sys::CKA_EXTRACTABLE) {
+            if entry.object.bool_attr(sys::CKA_SENSITIVE)
+                || !entry.object.bool_attr(sys::CKA_EXTRACTABLE)
+            {
                 return rv(sys::CKR_KEY_INDIGESTIBLE);
             }
             let material = s.slot.material(&entry)?;
@@ -91,18 +97,28 @@ impl Library {
     pub fn digest_final(&self, h: CK_SESSION_HANDLE, out: &mut Output) -> Result<()> {
         self.with_session(h, |s| {
             let op = not_init(s.digest.take())?;
-            if out.is_query() || out.capacity() < op.len() {
-                let n = op.len();
+            if out.is_query() || out.capacity() < op.output_len() {
+                let n = op.output_len();
                 s.digest = Some(op);
                 out.set_len(n);
-                return if out.is_query() { Ok(()) } else { rv(sys::CKR_BUFFER_TOO_SMALL) };
+                return if out.is_query() {
+                    Ok(())
+                } else {
+                    rv(sys::CKR_BUFFER_TOO_SMALL)
+                };
             }
             out.write(&op.finish())
         })
     }
 
     /// `C_SignInit`/`C_VerifyInit`; `None` cancels.
-    pub fn mac_init(&self, h: CK_SESSION_HANDLE, kind: MacKind, mech: Option<&Mechanism>, key: CK_OBJECT_HANDLE) -> Result<()> {
+    pub fn mac_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: MacKind,
+        mech: Option<&Mechanism>,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
         self.with_session(h, |s| {
             let slot = match kind {
                 MacKind::Sign => &mut s.sign,
@@ -115,7 +131,11 @@ impl Library {
             if slot.is_some() {
                 return rv(sys::CKR_OPERATION_ACTIVE);
             }
-            let purpose = if kind == MacKind::Sign { sys::CKA_SIGN } else { sys::CKA_VERIFY };
+            let purpose = if kind == MacKind::Sign {
+                sys::CKA_SIGN
+            } else {
+                sys::CKA_VERIFY
+            };
             let (material, always) = s.key(key, purpose, mech.ck_type(), mech.key_type())?;
             let op = MacOp::new(mech, &material)?;
             match kind {
@@ -161,7 +181,11 @@ impl Library {
             if out.is_query() || out.capacity() < n {
                 s.sign = Some(op);
                 out.set_len(n);
-                return if out.is_query() { Ok(()) } else { rv(sys::CKR_BUFFER_TOO_SMALL) };
+                return if out.is_query() {
+                    Ok(())
+                } else {
+                    rv(sys::CKR_BUFFER_TOO_SMALL)
+                };
             }
             if let Some(d) = data {
                 op.update(d);
@@ -171,7 +195,12 @@ impl Library {
     }
 
     /// `C_Verify` (`data` = Some) or `C_VerifyFinal` (`data` = None).
-    pub fn verify(&self, h: CK_SESSION_HANDLE, data: Option<&[u8]>, signature: &[u8]) -> Result<()> {
+    pub fn verify(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: Option<&[u8]>,
+        signature: &[u8],
+    ) -> Result<()> {
         self.with_session(h, |s| {
             let mut op = not_init(s.verify.take())?;
             if s.needs_context_login {

@@ -24,7 +24,9 @@ impl AsyncRuntime {
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
-        Ok(AsyncRuntime { rt: parking_lot::RwLock::new(Some(rt)) })
+        Ok(AsyncRuntime {
+            rt: parking_lot::RwLock::new(Some(rt)),
+        })
     }
 
     /// Runs `fut` on the runtime and waits for its result.

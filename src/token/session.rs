@@ -75,7 +75,12 @@ impl KeyUsage {
     }
 
     /// Checks that the key may do `purpose` (a `CKA_*` usage flag) with `mech`.
-    pub fn permit(&self, purpose: CK_ATTRIBUTE_TYPE, mech: CK_MECHANISM_TYPE, key_type: Option<sys::CK_KEY_TYPE>) -> Result<()> {
+    pub fn permit(
+        &self,
+        purpose: CK_ATTRIBUTE_TYPE,
+        mech: CK_MECHANISM_TYPE,
+        key_type: Option<sys::CK_KEY_TYPE>,
+    ) -> Result<()> {
         if key_type.is_some() && self.key_type != key_type {
             return rv(sys::CKR_KEY_TYPE_INCONSISTENT);
         }
@@ -207,14 +212,22 @@ impl Session {
     ) -> Result<(Arc<KeyMaterial>, bool)> {
         let epoch = self.slot.objects.epoch();
         let logged_in = self.user_logged_in();
-        if let Some(c) = self.keys.iter().find(|c| c.handle == handle && c.epoch == epoch) {
+        if let Some(c) = self
+            .keys
+            .iter()
+            .find(|c| c.handle == handle && c.epoch == epoch)
+        {
             if c.usage.private && !logged_in {
                 return rv(sys::CKR_KEY_HANDLE_INVALID);
             }
             c.usage.permit(purpose, mech, key_type)?;
             return Ok((c.material.clone(), c.usage.always_authenticate));
         }
-        let entry = self.slot.objects.get(handle).map_or_else(|| rv(sys::CKR_KEY_HANDLE_INVALID), Ok)?;
+        let entry = self
+            .slot
+            .objects
+            .get(handle)
+            .map_or_else(|| rv(sys::CKR_KEY_HANDLE_INVALID), Ok)?;
         if !self.can_see(&entry) {
             return rv(sys::CKR_KEY_HANDLE_INVALID);
         }
@@ -230,7 +243,12 @@ impl Session {
             self.keys.remove(0);
         }
         let always = usage.always_authenticate;
-        self.keys.push(CachedKey { handle, epoch, material: material.clone(), usage });
+        self.keys.push(CachedKey {
+            handle,
+            epoch,
+            material: material.clone(),
+            usage,
+        });
         Ok((material, always))
     }
 }

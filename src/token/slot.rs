@@ -14,6 +14,7 @@ use super::objects::{ObjectEntry, ObjectTable};
 use super::runtime::AsyncRuntime;
 use crate::config::SlotConfig;
 use crate::error::{rv, Error, Result};
+use crate::mech::key::KeyMaterial;
 use crate::object::Object;
 use crate::store::crypt::{SealAad, StorageKey};
 use crate::store::{ObjectRecord, Store, TokenRecord};
@@ -108,13 +109,17 @@ impl Slot {
                         slot.stale.store(true, Ordering::Release);
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(slot = slot.id, error = %e, "store generation check failed"),
+                    Err(e) => {
+                        tracing::warn!(slot = slot.id, error = %e, "store generation check failed")
+                    }
                 }
             }
         });
         match spawned {
             Ok(handle) => *self.poller.lock() = Some(handle),
-            Err(e) => tracing::warn!(slot = self.id, error = %e, "cannot watch the store for changes"),
+            Err(e) => {
+                tracing::warn!(slot = self.id, error = %e, "cannot watch the store for changes")
+            }
         }
     }
 
@@ -131,7 +136,9 @@ impl Slot {
         for r in records {
             match Object::decode(&r.public, None) {
                 Ok(obj) => fresh.push((r.uid, obj, r.secret, r.public)),
-                Err(e) => tracing::error!(slot = self.id, uid = %r.uid, error = %e, "skipping unreadable object"),
+                Err(e) => {
+                    tracing::error!(slot = self.id, uid = %r.uid, error = %e, "skipping unreadable object")
+                }
             }
         }
         *self.token.write() = token;
@@ -164,11 +171,18 @@ impl Slot {
 
     /// The unlocked storage key; `CKR_USER_NOT_LOGGED_IN` while locked.
     pub fn storage_key(&self) -> Result<Arc<StorageKey>> {
-        self.storage_key.read().clone().map_or_else(|| rv(sys::CKR_USER_NOT_LOGGED_IN), Ok)
+        self.storage_key
+            .read()
+            .clone()
+            .map_or_else(|| rv(sys::CKR_USER_NOT_LOGGED_IN), Ok)
     }
 
     fn aad<'a>(&'a self, uid: &'a str) -> SealAad<'a> {
-        SealAad { token_id: &self.token_id, object_uid: uid, field: VALUE_FIELD }
+        SealAad {
+            token_id: &self.token_id,
+            object_uid: uid,
+            field: VALUE_FIELD,
+        }
     }
 
     /// Unseals an object's stored value.
@@ -177,28 +191,55 @@ impl Slot {
     }
 
     /// The plaintext material of an entry (unsealing on first use).
-    pub fn material(&self, e: &ObjectEntry) -> Result<Arc<crate::mech::key::KeyMaterial>> {
+    pub fn material(&self, e: &ObjectEntry) -> Result<Arc<KeyMaterial>> {
         e.material(|sealed| self.unseal(&e.uid, sealed))
     }
 
     /// Writes a new token object to the store and adds it to the table.
-    pub fn persist_new(&self, handle: sys::CK_OBJECT_HANDLE, object: Object, uid: String) -> Result<()> {
+    pub fn persist_new(
+        &self,
+        handle: sys::CK_OBJECT_HANDLE,
+        mut object: Object,
+        uid: String,
+    ) -> Result<()> {
+        let mut material = None;
         let sealed = match object.secret_value() {
-            Some(v) => Some(self.storage_key()?.seal(&self.aad(&uid), v)?),
+            Some(v) => {
+                let sealed = self.storage_key()?.seal(&self.aad(&uid), v)?;
+                material = Some(KeyMaterial::new(
+                    object.key_type(),
+                    Zeroizing::new(v.to_vec()),
+                )?);
+                Some(sealed)
+            }
             None => None,
         };
+        // The table keeps only the sealed value, so logout really forgets it.
+        object.drop_secret();
         let public = object.encode_public();
-        let rec = ObjectRecord { uid: uid.clone(), public: public.clone(), secret: sealed.clone() };
+        let rec = ObjectRecord {
+            uid: uid.clone(),
+            public: public.clone(),
+            secret: sealed.clone(),
+        };
         let _g = self.persist_lock.lock();
         self.store_call(move |s| async move { s.insert_object(&rec).await })?;
-        self.objects.insert(ObjectEntry::new(handle, object, uid, None, sealed, public));
+        let entry = ObjectEntry::new(handle, object, uid, None, sealed, public);
+        if let Some(m) = material {
+            entry.prime(m);
+        }
+        self.objects.insert(entry);
         Ok(())
     }
 
     /// Stores new attributes of a token object and swaps the entry.
     pub fn persist_update(&self, old: &ObjectEntry, object: Object) -> Result<()> {
         let public = object.encode_public();
-        let rec = ObjectRecord { uid: old.uid.clone(), public: public.clone(), secret: old.sealed.clone() };
+        let rec = ObjectRecord {
+            uid: old.uid.clone(),
+            public: public.clone(),
+            secret: old.sealed.clone(),
+        };
         let _g = self.persist_lock.lock();
         self.store_call(move |s| async move { s.update_object(&rec).await })?;
         self.objects.replace(old.with_object(object, public));

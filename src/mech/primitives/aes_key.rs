@@ -211,7 +211,7 @@ pub(crate) fn next_counter(counter: u128, mask: u128) -> u128 {
 /// Pairs `input` and `out` as whole AES blocks, rejecting mismatched or
 /// partial lengths instead of silently dropping a tail.
 fn block_buf<'i, 'o>(input: &'i [u8], out: &'o mut [u8]) -> Result<InOutBuf<'i, 'o, Block>> {
-    if input.len() % AES_BLOCK_LEN != 0 {
+    if !input.len().is_multiple_of(AES_BLOCK_LEN) {
         return Err(invariant("block operation on a partial block"));
     }
     let buf = InOutBuf::new(input, out).map_err(|_| invariant("block operation lengths differ"))?;

@@ -406,7 +406,7 @@ pub fn one_shot(
     out: &mut [u8],
 ) -> Result<usize> {
     let mut engine = Engine::new(&mode, encrypt)?;
-    let whole_blocks = input.len() % B == 0;
+    let whole_blocks = input.len().is_multiple_of(B);
     match engine.kind {
         Kind::Ctr => {}
         Kind::CbcPad if encrypt => {}

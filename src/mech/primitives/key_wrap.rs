@@ -32,7 +32,7 @@ pub fn wrapped_len(data_len: usize, padded: bool) -> Option<usize> {
     if padded {
         ((1..=MAX_DATA_LEN).contains(&data_len)).then(|| data_len.div_ceil(SEMI) * SEMI + SEMI)
     } else {
-        ((2 * SEMI..=MAX_DATA_LEN).contains(&data_len) && data_len % SEMI == 0)
+        ((2 * SEMI..=MAX_DATA_LEN).contains(&data_len) && data_len.is_multiple_of(SEMI))
             .then_some(data_len + SEMI)
     }
 }
@@ -68,7 +68,10 @@ pub fn wrap(kek: &AesKey, data: &[u8], padded: bool) -> Result<Vec<u8>> {
 /// `CKR_WRAPPED_KEY_INVALID`.
 pub fn unwrap(kek: &AesKey, wrapped: &[u8], padded: bool) -> Result<Zeroizing<Vec<u8>>> {
     let min = if padded { 2 * SEMI } else { 3 * SEMI };
-    if wrapped.len() < min || wrapped.len() % SEMI != 0 || wrapped.len() > MAX_DATA_LEN + SEMI {
+    if wrapped.len() < min
+        || !wrapped.len().is_multiple_of(SEMI)
+        || wrapped.len() > MAX_DATA_LEN + SEMI
+    {
         return rv(sys::CKR_WRAPPED_KEY_LEN_RANGE);
     }
     match aws_lc_cipher(kek) {
