@@ -482,6 +482,7 @@ impl Store for SqliteStore {
         loop {
             self.pool.close().await;
             if self.pool.size() == 0 {
+                self.wait_for_workers(deadline).await;
                 return;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -495,6 +496,32 @@ impl Store for SqliteStore {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
+}
+
+impl SqliteStore {
+    /// Waits until this store's connection threads have exited. sqlx does
+    /// not join them; a host that `dlclose`s us right after `C_Finalize` would
+    /// otherwise unmap code they are still running.
+    async fn wait_for_workers(&self, deadline: tokio::time::Instant) {
+        let prefix = format!("kr-db{}-", self.seq);
+        while worker_threads_alive(&prefix) {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(path = %self.path.display(), "store worker threads still running after close");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// True while a thread of this process has a name starting with `prefix`.
+fn worker_threads_alive(prefix: &str) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return false;
+    };
+    dir.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("comm")).is_ok_and(|name| name.starts_with(prefix))
+    })
 }
 
 #[cfg(test)]
