@@ -3,14 +3,47 @@
  *
  * Include after a standard pkcs11.h. This file is the one place C consumers
  * read keyrotor's vendor values from. Every value lives in the vendor range:
- * CKA_/CKM_/CKR_VENDOR_DEFINED | 0x4B520000 ("KR") + n.
- *
- * Versioned-key attributes and mechanisms (rotation, envelopes, rewrap)
- * arrive with the rotation feature; until then only the base is defined.
+ * CKA_/CKM_/CKR_VENDOR_DEFINED | 0x4B520000 ("KR") + n. All vendor
+ * attributes are CK_ULONG. Times are Unix seconds, durations seconds.
  */
 #ifndef KEYROTOR_H
 #define KEYROTOR_H
 
 #define KEYROTOR_VENDOR_BASE 0x4B520000UL
+
+/* Attributes of versioned keys (current object and version objects). */
+#define CKA_KEYROTOR_VERSION          (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 1))
+#define CKA_KEYROTOR_STATE            (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 2))
+#define CKA_KEYROTOR_ROTATION_PERIOD  (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 3))
+#define CKA_KEYROTOR_NEXT_ROTATION    (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 4))
+#define CKA_KEYROTOR_GRACE_PERIOD     (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 5))
+#define CKA_KEYROTOR_RETENTION        (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 6))
+#define CKA_KEYROTOR_ENCRYPTION_COUNT (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 7))
+#define CKA_KEYROTOR_MAX_ENCRYPTIONS  (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 8))
+#define CKA_KEYROTOR_VALID_PERIOD     (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 9))
+#define CKA_KEYROTOR_KEEP_VERSIONS    (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 10))
+#define CKA_KEYROTOR_MANUAL_ONLY      (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 11))
+#define CKA_KEYROTOR_DISABLED         (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 12))
+#define CKA_KEYROTOR_DECRYPTION_COUNT (CKA_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 13))
+
+/* Values of CKA_KEYROTOR_STATE. */
+#define CKS_KEYROTOR_ACTIVE      1UL
+#define CKS_KEYROTOR_VALID       2UL
+#define CKS_KEYROTOR_GRACE       3UL
+#define CKS_KEYROTOR_REVOKED     4UL
+#define CKS_KEYROTOR_DESTROYED   5UL
+#define CKS_KEYROTOR_COMPROMISED 6UL
+
+/* Mechanisms. The envelope's optional parameter is the AAD as raw bytes.
+ * Envelope layout: 0x01 | version (4 bytes, big-endian) | IV (12) | ciphertext | tag (16);
+ * the first five bytes are authenticated together with the caller's AAD. */
+#define CKM_KEYROTOR_AES_GCM_ENVELOPE (CKM_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 1))
+#define CKM_KEYROTOR_AES_GCM_REWRAP   (CKM_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 2))
+
+/* Return codes. */
+#define CKR_KEYROTOR_VERSION_REVOKED     (CKR_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 1))
+#define CKR_KEYROTOR_VERSION_DESTROYED   (CKR_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 2))
+#define CKR_KEYROTOR_VERSION_DISABLED    (CKR_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 3))
+#define CKR_KEYROTOR_VERSION_COMPROMISED (CKR_VENDOR_DEFINED | (KEYROTOR_VENDOR_BASE + 4))
 
 #endif /* KEYROTOR_H */

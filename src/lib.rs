@@ -6,10 +6,12 @@
 //! [`mech`] (mechanisms and crypto) / [`object`] (attribute model) →
 //! [`store`] (encrypted persistence).
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod ffi;
+pub mod keys;
 pub mod logging;
 pub mod mech;
 pub mod object;

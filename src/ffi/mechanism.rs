@@ -175,6 +175,14 @@ pub unsafe fn parse(p: *const CK_MECHANISM, purpose: Purpose) -> Result<Option<M
             unsafe { key_wrap_iv(m, &[0xA6, 0x59, 0x59, 0xA6]) }?;
             Mechanism::AesKeyWrapKwp
         }
+        (crate::keys::attrs::CKM_KEYROTOR_AES_GCM_ENVELOPE, Purpose::Cipher) => {
+            Mechanism::Envelope {
+                aad: unsafe { param_bytes(m) }?.to_vec(),
+            }
+        }
+        (crate::keys::attrs::CKM_KEYROTOR_AES_GCM_REWRAP, Purpose::Cipher) => Mechanism::Rewrap {
+            aad: unsafe { param_bytes(m) }?.to_vec(),
+        },
         (sys::CKM_AES_KEY_GEN, _) => no_param(m).map(|_| Mechanism::AesKeyGen)?,
         (sys::CKM_GENERIC_SECRET_KEY_GEN, _) => {
             no_param(m).map(|_| Mechanism::GenericSecretKeyGen)?

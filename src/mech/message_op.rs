@@ -5,15 +5,15 @@
 //! `ulIvFixedBits` are kept (a fixed field), the rest is a counter or random.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use cryptoki_sys as sys;
 use once_cell::sync::Lazy;
 use zeroize::Zeroizing;
 
-use super::key::KeyMaterial;
+use super::envelope;
 use super::primitives::{gcm, rng};
-use crate::error::{rv, Result};
+use super::ring::KeyRef;
+use crate::error::{rv, Error, Result};
 
 /// Process-wide invocation counter for `CKG_GENERATE_COUNTER`, started at a
 /// random point so two processes sharing a fixed field rarely meet.
@@ -47,20 +47,33 @@ struct InProgress {
 
 /// An active `C_MessageEncryptInit`/`C_MessageDecryptInit` context.
 pub struct MessageOp {
-    key: Arc<KeyMaterial>,
+    key: KeyRef,
     encrypt: bool,
     in_progress: Option<InProgress>,
+    /// The key version of the last completed message (rotating keys).
+    pub last_version: Option<u32>,
 }
 
 impl MessageOp {
     /// Starts a message context for `key`.
-    pub fn new(key: Arc<KeyMaterial>, encrypt: bool) -> Result<MessageOp> {
-        key.aes()?;
+    pub fn new(key: KeyRef, encrypt: bool) -> Result<MessageOp> {
+        if let KeyRef::Plain(m) = &key {
+            m.aes()?;
+        }
         Ok(MessageOp {
             key,
             encrypt,
             in_progress: None,
+            last_version: None,
         })
+    }
+
+    /// The version new messages are encrypted under (rotating keys).
+    pub fn encrypting_version(&self) -> Option<u32> {
+        match &self.key {
+            KeyRef::Ring(r) if self.encrypt => Some(r.active),
+            _ => None,
+        }
     }
 
     /// True while a `Begin`/`Next` message is unfinished.
@@ -76,8 +89,23 @@ impl MessageOp {
         }
     }
 
-    /// Fills the generated part of the IV, as the generator says.
-    fn prepare_iv(&self, p: &mut MessageParams) -> Result<()> {
+    /// Fills the generated part of the IV, as the generator says. For a
+    /// rotating key the module writes its own IV (`forced`): version in the
+    /// fixed field, a store-reserved counter after it.
+    fn prepare_iv(
+        &self,
+        p: &mut MessageParams,
+        forced: Option<[u8; envelope::IV_LEN]>,
+    ) -> Result<()> {
+        if let Some(iv) = forced {
+            if self.encrypt && p.generator != sys::CKG_NO_GENERATE {
+                if p.iv.len() != envelope::IV_LEN {
+                    return rv(sys::CKR_MECHANISM_PARAM_INVALID);
+                }
+                p.iv.copy_from_slice(&iv);
+                return Ok(());
+            }
+        }
         if !self.encrypt || p.generator == sys::CKG_NO_GENERATE {
             return if p.iv.is_empty() {
                 rv(sys::CKR_MECHANISM_PARAM_INVALID)
@@ -128,17 +156,18 @@ impl MessageOp {
         aad: &[u8],
         input: &[u8],
         out: &mut [u8],
+        forced: Option<[u8; envelope::IV_LEN]>,
     ) -> Result<usize> {
         if self.in_progress.is_some() {
             return rv(sys::CKR_OPERATION_ACTIVE);
         }
         let tag_len = Self::check_tag(p.tag)?;
-        self.prepare_iv(p)?;
+        self.prepare_iv(p, forced)?;
         self.run(p.iv, aad, input, tag_len, p.tag, out)
     }
 
     fn run(
-        &self,
+        &mut self,
         iv: &[u8],
         aad: &[u8],
         input: &[u8],
@@ -146,31 +175,60 @@ impl MessageOp {
         tag: &mut [u8],
         out: &mut [u8],
     ) -> Result<usize> {
-        let key = self.key.aes()?;
         let n = input.len();
         if self.encrypt {
+            let (version, key) = self.key.encrypting()?;
             let mut tmp = Zeroizing::new(vec![0u8; n + tag_len]);
-            gcm::encrypt(key, iv, aad, input, tag_len, &mut tmp)?;
+            gcm::encrypt(key.aes()?, iv, aad, input, tag_len, &mut tmp)?;
             out.get_mut(..n)
                 .map_or_else(|| rv(sys::CKR_BUFFER_TOO_SMALL), Ok)?
                 .copy_from_slice(&tmp[..n]);
             tag.copy_from_slice(&tmp[n..]);
-        } else {
-            let mut joined = Zeroizing::new(Vec::with_capacity(n + tag_len));
-            joined.extend_from_slice(input);
-            joined.extend_from_slice(tag);
-            gcm::decrypt(key, iv, aad, &joined, tag_len, out)?;
+            self.last_version = version;
+            return Ok(n);
         }
-        Ok(n)
+        let mut joined = Zeroizing::new(Vec::with_capacity(n + tag_len));
+        joined.extend_from_slice(input);
+        joined.extend_from_slice(tag);
+        let candidates = match &self.key {
+            KeyRef::Plain(m) => vec![(None, m.clone())],
+            KeyRef::Ring(r) => match envelope::iv_version(iv)
+                .filter(|v| r.versions.iter().any(|x| x.version == *v))
+            {
+                // The IV names its version: use exactly that one.
+                Some(v) => vec![(Some(v), r.for_decrypt(v, false)?.clone())],
+                None => r
+                    .decrypt_candidates()
+                    .into_iter()
+                    .map(|(v, m)| (Some(v), m))
+                    .collect(),
+            },
+        };
+        for (version, key) in candidates {
+            match gcm::decrypt(key.aes()?, iv, aad, &joined, tag_len, out) {
+                Ok(got) => {
+                    self.last_version = version;
+                    return Ok(got);
+                }
+                Err(Error::EncryptedDataInvalid) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::EncryptedDataInvalid)
     }
 
     /// `C_EncryptMessageBegin`/`C_DecryptMessageBegin`.
-    pub fn begin(&mut self, p: &mut MessageParams, aad: &[u8]) -> Result<()> {
+    pub fn begin(
+        &mut self,
+        p: &mut MessageParams,
+        aad: &[u8],
+        forced: Option<[u8; envelope::IV_LEN]>,
+    ) -> Result<()> {
         if self.in_progress.is_some() {
             return rv(sys::CKR_OPERATION_ACTIVE);
         }
         Self::check_tag(p.tag)?;
-        self.prepare_iv(p)?;
+        self.prepare_iv(p, forced)?;
         self.in_progress = Some(InProgress {
             iv: p.iv.to_vec(),
             aad: aad.to_vec(),

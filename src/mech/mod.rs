@@ -5,11 +5,13 @@
 //! a C pointer.
 
 pub mod cipher_op;
+pub mod envelope;
 pub mod key;
 pub mod mac_op;
 pub mod message_op;
 pub mod primitives;
 pub mod registry;
+pub mod ring;
 
 use cryptoki_sys as sys;
 use sys::CK_MECHANISM_TYPE;
@@ -64,6 +66,16 @@ pub enum Mechanism {
     AesKeyWrapPad,
     /// `CKM_AES_KEY_WRAP_KWP` (RFC 5649 / NIST SP 800-38F KWP).
     AesKeyWrapKwp,
+    /// `CKM_KEYROTOR_AES_GCM_ENVELOPE` with its additional authenticated data.
+    Envelope {
+        /// Caller AAD (authenticated with the envelope header).
+        aad: Vec<u8>,
+    },
+    /// `CKM_KEYROTOR_AES_GCM_REWRAP` with the envelopes' AAD.
+    Rewrap {
+        /// Caller AAD of both the old and the new envelope.
+        aad: Vec<u8>,
+    },
 }
 
 impl Mechanism {
@@ -87,6 +99,8 @@ impl Mechanism {
             Mechanism::AesKeyWrap => sys::CKM_AES_KEY_WRAP,
             Mechanism::AesKeyWrapPad => sys::CKM_AES_KEY_WRAP_PAD,
             Mechanism::AesKeyWrapKwp => sys::CKM_AES_KEY_WRAP_KWP,
+            Mechanism::Envelope { .. } => crate::keys::attrs::CKM_KEYROTOR_AES_GCM_ENVELOPE,
+            Mechanism::Rewrap { .. } => crate::keys::attrs::CKM_KEYROTOR_AES_GCM_REWRAP,
         }
     }
 

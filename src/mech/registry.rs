@@ -65,6 +65,18 @@ pub const SOFTWARE: &[MechInfo] = &[
         flags: ED | sys::CKF_MESSAGE_ENCRYPT | sys::CKF_MESSAGE_DECRYPT | sys::CKF_MULTI_MESSAGE,
     },
     MechInfo {
+        mech: crate::keys::attrs::CKM_KEYROTOR_AES_GCM_ENVELOPE,
+        min_key: 16,
+        max_key: 32,
+        flags: ED,
+    },
+    MechInfo {
+        mech: crate::keys::attrs::CKM_KEYROTOR_AES_GCM_REWRAP,
+        min_key: 16,
+        max_key: 32,
+        flags: ED,
+    },
+    MechInfo {
         mech: sys::CKM_AES_CMAC,
         min_key: 16,
         max_key: 32,

@@ -1,17 +1,25 @@
-//! At-rest encryption for the store: the per-token storage key, sealing of stored fields with
-//! AES-256-GCM bound to where they live, and wrapping of the storage key under a PIN.
+//! At-rest encryption for the store: the per-token master key ([`StorageKey`], the KEK), the
+//! AES-256-GCM sealing primitive bound to where a value lives, wrapping of the master key under a
+//! PIN ([`pin`]) and the data keys that seal stored fields ([`data_keys`]).
 //!
-//! Sealed field format (version 1): `0x01 || nonce (12) || ciphertext || tag (16)`. The AAD binds
-//! a domain string, the format byte, the token id, the object uid and the field name, each length
-//! prefixed, so a sealed value copied into another row, object, field or token does not open.
-//! PIN wrapping lives in [`pin`] and is re-exported here.
+//! Key hierarchy: PIN --Argon2id--> PIN key --wraps--> master key (KEK) --seals--> data keys
+//! --seal--> object secrets and key-version material. Rotating the data key re-encrypts the
+//! fields in batches without anyone re-entering a PIN.
+//!
+//! Format 1, `0x01 || nonce (12) || ciphertext || tag (16)`, is what the master key seals
+//! directly (the PIN wrap inside [`pin`], data keys, and [`StorageKey::seal`], which the store no
+//! longer uses for fields). Its AAD binds a domain string, the format byte, the token id, the
+//! object uid and the field name, each length prefixed, so a sealed value copied into another
+//! row, object, field or token does not open. Format 2 (data keys) is described in [`data_keys`].
 
 use aws_lc_rs::aead::{Aad, Nonce, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
+pub mod data_keys;
 mod pin;
+pub use data_keys::{DataKeys, SEAL_V2_OVERHEAD};
 pub use pin::{unwrap_with_pin, wrap_with_pin, KdfParams, PinRole, WrappedStorageKey, SALT_LEN};
 
 /// Length of a storage key in bytes (AES-256).
@@ -20,12 +28,13 @@ pub const STORAGE_KEY_LEN: usize = 32;
 const FORMAT_V1: u8 = 0x01;
 /// AES-GCM tag length.
 const TAG_LEN: usize = 16;
-/// Bytes a sealed blob adds to its plaintext.
+/// Bytes a format-1 sealed blob adds to its plaintext.
 pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 /// Domain separation for sealed store fields (distinct from the PIN-wrap domain).
 const SEAL_DOMAIN: &[u8] = b"keyrotor/store/seal/v1";
 
-/// The random per-token key that encrypts key material at rest.
+/// A 256-bit AES key of the store: the per-token master key (KEK) that the PINs unlock, or one
+/// of the data keys it seals ([`DataKeys`]).
 ///
 /// Held in a zeroizing buffer; `Debug` never shows the bytes.
 pub struct StorageKey {
@@ -124,25 +133,36 @@ fn aead_key(key: &[u8; STORAGE_KEY_LEN]) -> Result<RandomizedNonceKey> {
         .map_err(|_| Error::Crypto("AES-256-GCM key setup failed".into()))
 }
 
-/// AES-256-GCM with a random nonce chosen inside aws-lc. The plaintext is copied once, into a
-/// buffer sized up front so it is never reallocated (a reallocation would leave a plaintext
-/// copy behind in freed memory), and encrypted in place.
+/// Format-1 sealing: `0x01 || nonce || ct || tag`.
 pub(crate) fn seal_raw(
     key: &[u8; STORAGE_KEY_LEN],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
+    seal_framed(key, &[FORMAT_V1], aad, plaintext)
+}
+
+/// AES-256-GCM with a random nonce chosen inside aws-lc; output `header || nonce || ct || tag`.
+/// The plaintext is copied once, into a buffer sized up front so it is never reallocated (a
+/// reallocation would leave a plaintext copy behind in freed memory), and encrypted in place.
+pub(crate) fn seal_framed(
+    key: &[u8; STORAGE_KEY_LEN],
+    header: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     let k = aead_key(key)?;
-    let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
-    out.push(FORMAT_V1);
+    let mut out = Vec::with_capacity(header.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(header);
     out.extend_from_slice(&[0u8; NONCE_LEN]);
     out.extend_from_slice(plaintext);
-    let (head, body) = out.split_at_mut(1 + NONCE_LEN);
+    let (head, body) = out.split_at_mut(header.len() + NONCE_LEN);
     let (nonce, tag) = k
         .seal_in_place_separate_tag(Aad::from(aad), body)
         .map_err(|_| Error::Crypto("AES-256-GCM seal failed".into()))?;
-    // `head` is exactly 1 + NONCE_LEN bytes long (split above), so this range is in bounds.
-    if let Some(slot) = head.get_mut(1..) {
+    // `head` is exactly header.len() + NONCE_LEN bytes long (split above), so this range is
+    // in bounds.
+    if let Some(slot) = head.get_mut(header.len()..) {
         slot.copy_from_slice(nonce.as_ref());
     }
     out.extend_from_slice(tag.as_ref());
@@ -161,6 +181,15 @@ pub(crate) fn open_raw(
     if *format != FORMAT_V1 {
         return Err(OpenFailure::Malformed("unknown format byte"));
     }
+    open_body(key, aad, rest)
+}
+
+/// Opens `nonce || ct || tag` (a blob with its header already removed).
+pub(crate) fn open_body(
+    key: &[u8; STORAGE_KEY_LEN],
+    aad: &[u8],
+    rest: &[u8],
+) -> std::result::Result<Zeroizing<Vec<u8>>, OpenFailure> {
     let (nonce, body) = rest
         .split_first_chunk::<NONCE_LEN>()
         .ok_or(OpenFailure::Malformed("blob shorter than its nonce"))?;

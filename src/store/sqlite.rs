@@ -1,5 +1,7 @@
 //! The SQLite implementation of [`Store`]: file and directory permissions, connection
-//! settings (WAL, busy timeout, secure_delete), migrations, and the SQL for each operation.
+//! settings (WAL, busy timeout, secure_delete), migrations and transaction helpers. The SQL of
+//! each group of operations lives in a child module (`token`, `data_keys`, `keys`, `versions`,
+//! `lease`, `audit`); the trait impl here only routes to them.
 //!
 //! Several processes may open the same file. Every write runs in a `BEGIN IMMEDIATE`
 //! transaction, which takes SQLite's write lock up front: two writers queue on the busy
@@ -17,8 +19,18 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
-use super::{ObjectRecord, PinRole, Store, TokenRecord, WrappedStorageKey};
+use super::{
+    AuditDraft, AuditEntry, DataKeyRecord, KeyRecord, ObjectRecord, PinRole, SealedRef, Store,
+    TokenRecord, VersionRecord, WrappedStorageKey,
+};
 use crate::error::{Error, Result};
+
+mod audit;
+mod data_keys;
+mod keys;
+mod lease;
+mod token;
+mod versions;
 
 /// The SQLite migrations, embedded at build time from `migrations/sqlite` beside Cargo.toml.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -221,6 +233,38 @@ impl SqliteStore {
         tx.commit().await.map_err(self.err("commit"))
     }
 
+    /// Commits without bumping the generation (counters, IV blocks, leases).
+    async fn commit_quiet(&self, tx: Transaction<'static, Sqlite>) -> Result<()> {
+        tx.commit().await.map_err(self.err("commit"))
+    }
+
+    /// Like [`SqliteStore::err`], but a foreign-key violation means the token row is missing.
+    fn write_err(&self, what: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
+        move |e| match e.as_database_error().map(|d| d.kind()) {
+            Some(ErrorKind::ForeignKeyViolation) => self.no_token(),
+            _ => self.err(what)(e),
+        }
+    }
+
+    /// After a write that erased secrets: secure_delete zeroed the freed space, but the old
+    /// pages can still sit in the WAL and, until a checkpoint copies the new pages over them,
+    /// in the main file. Checkpointing and truncating the WAL removes both copies. Best
+    /// effort: a reader holding an old snapshot in another process can make it incomplete;
+    /// the next checkpoint (SQLite runs them automatically) finishes the job.
+    async fn checkpoint_after_erase(&self) {
+        let res: std::result::Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.pool)
+                .await;
+        match res {
+            Ok((0, _, _)) => {}
+            Ok((_, log, done)) => tracing::debug!(
+                path = %self.path.display(), log, done, "checkpoint after erase was partial"
+            ),
+            Err(e) => tracing::debug!(path = %self.path.display(), "checkpoint after erase: {e}"),
+        }
+    }
+
     /// The error for a write that needs the token row when there is none.
     fn no_token(&self) -> Error {
         tracing::debug!(path = %self.path.display(), token = %self.token_id, "no token row");
@@ -249,6 +293,25 @@ impl SqliteStore {
             ))
         })
     }
+
+    fn to_u64(&self, what: &str, v: i64) -> Result<u64> {
+        u64::try_from(v).map_err(|_| {
+            Error::StoreIntegrity(format!(
+                "{what} = {v} negative in store {}",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+/// A u64 for an INTEGER column; values above `i64::MAX` cannot be stored.
+fn to_i64(what: &str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::Internal(format!("{what} = {v} exceeds the store's range")))
+}
+
+/// The error for a missing object, key or key version.
+fn no_object() -> Error {
+    Error::Rv(sys::CKR_OBJECT_HANDLE_INVALID)
 }
 
 /// SQLITE_BUSY or SQLITE_LOCKED (any extended variant): another connection holds the lock.
@@ -259,199 +322,158 @@ fn is_busy(e: &sqlx::Error) -> bool {
         .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
-/// Column-naming SQL per role; fixed strings, so nothing is ever formatted into SQL.
-struct RoleSql {
-    set_key: &'static str,
-    add_failure: &'static str,
-    reset: &'static str,
-}
-
-fn role_sql(role: PinRole) -> RoleSql {
-    match role {
-        PinRole::So => RoleSql {
-            set_key: "UPDATE tokens SET so_key = ?2, so_failures = 0 WHERE token_id = ?1",
-            add_failure: "UPDATE tokens SET so_failures = MIN(so_failures + 1, 4294967295) \
-                          WHERE token_id = ?1 RETURNING so_failures",
-            reset: "UPDATE tokens SET so_failures = 0 WHERE token_id = ?1",
-        },
-        PinRole::User => RoleSql {
-            set_key: "UPDATE tokens SET user_key = ?2, user_failures = 0 WHERE token_id = ?1",
-            add_failure: "UPDATE tokens SET user_failures = MIN(user_failures + 1, 4294967295) \
-                          WHERE token_id = ?1 RETURNING user_failures",
-            reset: "UPDATE tokens SET user_failures = 0 WHERE token_id = ?1",
-        },
-    }
-}
-
-type TokenRow = (String, String, Vec<u8>, Option<Vec<u8>>, i64, i64, i64);
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn load_token(&self) -> Result<Option<TokenRecord>> {
-        let row: Option<TokenRow> = sqlx::query_as(
-            "SELECT label, serial, so_key, user_key, so_failures, user_failures, initialized_at \
-             FROM tokens WHERE token_id = ?1",
-        )
-        .bind(&self.token_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err("load token"))?;
-        let Some((label, serial, so_key, user_key, so_f, user_f, initialized_at)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(TokenRecord {
-            label,
-            serial,
-            so_key: self.parse_wrapped("SO key", &so_key)?,
-            user_key: user_key
-                .map(|b| self.parse_wrapped("user key", &b))
-                .transpose()?,
-            so_failures: self.to_u32("so_failures", so_f)?,
-            user_failures: self.to_u32("user_failures", user_f)?,
-            initialized_at,
-        }))
+        token::load_token(self).await
     }
 
-    async fn init_token(&self, rec: &TokenRecord) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM objects WHERE token_id = ?1")
-            .bind(&self.token_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("delete objects for init"))?;
-        sqlx::query(
-            "INSERT INTO tokens (token_id, label, serial, so_key, user_key, so_failures, \
-             user_failures, initialized_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (token_id) DO UPDATE SET label = excluded.label, \
-             serial = excluded.serial, so_key = excluded.so_key, user_key = excluded.user_key, \
-             so_failures = excluded.so_failures, user_failures = excluded.user_failures, \
-             initialized_at = excluded.initialized_at",
-        )
-        .bind(&self.token_id)
-        .bind(&rec.label)
-        .bind(&rec.serial)
-        .bind(rec.so_key.to_bytes())
-        .bind(rec.user_key.as_ref().map(WrappedStorageKey::to_bytes))
-        .bind(i64::from(rec.so_failures))
-        .bind(i64::from(rec.user_failures))
-        .bind(rec.initialized_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(self.err("write token row"))?;
-        self.commit(tx).await
+    async fn init_token(
+        &self,
+        rec: &TokenRecord,
+        first_data_key: &DataKeyRecord,
+        audit: &AuditDraft,
+    ) -> Result<()> {
+        token::init_token(self, rec, first_data_key, audit).await
     }
 
     async fn set_pin(&self, role: PinRole, key: &WrappedStorageKey) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(role_sql(role).set_key)
-            .bind(&self.token_id)
-            .bind(key.to_bytes())
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("set PIN key"))?;
-        self.require_token(done.rows_affected())?;
-        self.commit(tx).await
+        token::set_pin(self, role, key).await
     }
 
     async fn record_login_failure(&self, role: PinRole) -> Result<u32> {
-        let mut tx = self.begin_write().await?;
-        let count: Option<i64> = sqlx::query_scalar(role_sql(role).add_failure)
-            .bind(&self.token_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.err("record login failure"))?;
-        let Some(count) = count else {
-            return Err(self.no_token());
-        };
-        let count = self.to_u32("failure counter", count)?;
-        self.commit(tx).await?;
-        Ok(count)
+        token::record_login_failure(self, role).await
     }
 
     async fn reset_login_failures(&self, role: PinRole) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(role_sql(role).reset)
-            .bind(&self.token_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("reset login failures"))?;
-        self.require_token(done.rows_affected())?;
-        self.commit(tx).await
+        token::reset_login_failures(self, role).await
     }
 
     async fn insert_object(&self, rec: &ObjectRecord) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let res = sqlx::query(
-            "INSERT INTO objects (token_id, uid, public, secret) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(&self.token_id)
-        .bind(&rec.uid)
-        .bind(&rec.public)
-        .bind(rec.secret.as_deref())
-        .execute(&mut *tx)
-        .await;
-        match res {
-            Ok(_) => self.commit(tx).await,
-            Err(e) => match e.as_database_error().map(|d| d.kind()) {
-                Some(ErrorKind::ForeignKeyViolation) => Err(self.no_token()),
-                Some(ErrorKind::UniqueViolation) => Err(Error::Store(format!(
-                    "object {:?} already exists in store {}",
-                    rec.uid,
-                    self.path.display()
-                ))),
-                _ => Err(self.err("insert object")(e)),
-            },
-        }
+        token::insert_object(self, rec).await
     }
 
     async fn update_object(&self, rec: &ObjectRecord) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE objects SET public = ?3, secret = ?4 WHERE token_id = ?1 AND uid = ?2",
-        )
-        .bind(&self.token_id)
-        .bind(&rec.uid)
-        .bind(&rec.public)
-        .bind(rec.secret.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(self.err("update object"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::Rv(sys::CKR_OBJECT_HANDLE_INVALID));
-        }
-        self.commit(tx).await
+        token::update_object(self, rec).await
     }
 
     async fn delete_object(&self, uid: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM objects WHERE token_id = ?1 AND uid = ?2")
-            .bind(&self.token_id)
-            .bind(uid)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err("delete object"))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::Rv(sys::CKR_OBJECT_HANDLE_INVALID));
-        }
-        self.commit(tx).await
+        token::delete_object(self, uid).await
     }
 
     async fn load_objects(&self) -> Result<Vec<ObjectRecord>> {
-        let rows: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT uid, public, secret FROM objects WHERE token_id = ?1 ORDER BY seq",
+        token::load_objects(self).await
+    }
+
+    async fn load_data_keys(&self) -> Result<Vec<DataKeyRecord>> {
+        data_keys::load(self).await
+    }
+
+    async fn add_data_key(&self, rec: &DataKeyRecord, audit: &AuditDraft) -> Result<()> {
+        data_keys::add(self, rec, audit).await
+    }
+
+    async fn retire_data_key(&self, id: u32, audit: &AuditDraft) -> Result<()> {
+        data_keys::retire(self, id, audit).await
+    }
+
+    async fn sealed_rows(
+        &self,
+        after: Option<&SealedRef>,
+        limit: usize,
+    ) -> Result<Vec<(SealedRef, Vec<u8>)>> {
+        data_keys::sealed_rows(self, after, limit).await
+    }
+
+    async fn replace_sealed(&self, r: &SealedRef, old: &[u8], new: &[u8]) -> Result<bool> {
+        data_keys::replace_sealed(self, r, old, new).await
+    }
+
+    async fn create_key(
+        &self,
+        key: &KeyRecord,
+        first: &VersionRecord,
+        audit: &AuditDraft,
+    ) -> Result<()> {
+        keys::create(self, key, first, audit).await
+    }
+
+    async fn load_keys(&self) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
+        keys::load(self).await
+    }
+
+    async fn rotate_key(
+        &self,
+        key_uid: &str,
+        expected_active: u32,
+        new: &VersionRecord,
+        old_changes: &VersionRecord,
+        next_rotation_at: Option<i64>,
+        audit: &AuditDraft,
+    ) -> Result<bool> {
+        keys::rotate(
+            self,
+            key_uid,
+            expected_active,
+            new,
+            old_changes,
+            next_rotation_at,
+            audit,
         )
-        .bind(&self.token_id)
-        .fetch_all(&self.pool)
         .await
-        .map_err(self.err("load objects"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(uid, public, secret)| ObjectRecord {
-                uid,
-                public,
-                secret,
-            })
-            .collect())
+    }
+
+    async fn update_versions(
+        &self,
+        key_uid: &str,
+        rows: &[VersionRecord],
+        audit: &[AuditDraft],
+    ) -> Result<()> {
+        versions::update(self, key_uid, rows, audit).await
+    }
+
+    async fn update_key(&self, key: &KeyRecord, audit: &AuditDraft) -> Result<()> {
+        keys::update(self, key, audit).await
+    }
+
+    async fn delete_key(&self, key_uid: &str, audit: &AuditDraft) -> Result<()> {
+        keys::delete(self, key_uid, audit).await
+    }
+
+    async fn add_counts(
+        &self,
+        key_uid: &str,
+        version: u32,
+        encrypts: u64,
+        decrypts: u64,
+    ) -> Result<()> {
+        versions::add_counts(self, key_uid, version, encrypts, decrypts).await
+    }
+
+    async fn reserve_ivs(&self, key_uid: &str, version: u32, n: u64) -> Result<u64> {
+        versions::reserve_ivs(self, key_uid, version, n).await
+    }
+
+    async fn try_lease(&self, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
+        lease::try_lease(self, holder, now_ms, ttl_ms).await
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<()> {
+        lease::release(self, holder).await
+    }
+
+    async fn lease_holder(&self) -> Result<Option<(String, i64)>> {
+        lease::holder(self).await
+    }
+
+    async fn append_audit(&self, draft: &AuditDraft) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        audit::append(self, &mut tx, draft).await?;
+        self.commit(tx).await
+    }
+
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
+        audit::entries(self).await
     }
 
     async fn generation(&self) -> Result<u64> {

@@ -9,10 +9,12 @@ use std::sync::atomic::Ordering;
 use cryptoki_sys as sys;
 use sys::CK_USER_TYPE;
 
-use super::slot::{Slot, LOGIN_PUBLIC, LOGIN_SO, LOGIN_USER};
+use super::slot::{Slot, Unlocked, LOGIN_PUBLIC, LOGIN_SO, LOGIN_USER};
 use crate::error::{rv, Error, Result};
-use crate::store::crypt::{unwrap_with_pin, wrap_with_pin, KdfParams, PinRole, StorageKey};
-use crate::store::TokenRecord;
+use crate::store::crypt::{
+    unwrap_with_pin, wrap_with_pin, DataKeys, KdfParams, PinRole, StorageKey,
+};
+use crate::store::{AuditDraft, TokenRecord};
 
 /// Facts about the application's open sessions that login rules depend on.
 pub struct SessionFacts {
@@ -87,8 +89,8 @@ impl Slot {
         if role == PinRole::So && facts.read_only > 0 {
             return rv(sys::CKR_SESSION_READ_ONLY_EXISTS);
         }
-        let key = self.verify_pin(role, pin)?;
-        self.set_storage_key(Some(key));
+        let kek = self.verify_pin(role, pin)?;
+        self.unlock(kek)?;
         self.login.store(state, Ordering::Release);
         tracing::info!(slot = self.id, role = ?role, "logged in");
         Ok(())
@@ -107,7 +109,7 @@ impl Slot {
             return rv(sys::CKR_USER_NOT_LOGGED_IN);
         }
         self.login.store(LOGIN_PUBLIC, Ordering::Release);
-        self.set_storage_key(None);
+        self.set_unlocked(None);
         self.objects.forget_secrets();
         tracing::info!(slot = self.id, "logged out");
         Ok(())
@@ -131,6 +133,13 @@ impl Slot {
             PinRole::So,
             KdfParams::from_env(),
         )?;
+        let (first_data_key, _) = DataKeys::new_key(&key, &self.token_id, 1)?;
+        let audit = self.draft(
+            "token.initialized",
+            None,
+            None,
+            serde_json::json!({ "label": label }),
+        );
         let mut serial = [0u8; 8];
         crate::mech::primitives::rng::fill(&mut serial)?;
         let rec = TokenRecord {
@@ -142,9 +151,9 @@ impl Slot {
             user_failures: 0,
             initialized_at: now_secs(),
         };
-        self.store_call(move |s| async move { s.init_token(&rec).await })?;
-        self.objects.clear_token_objects();
-        self.set_storage_key(None);
+        self.store_call(move |s| async move { s.init_token(&rec, &first_data_key, &audit).await })?;
+        self.forget_token_contents();
+        self.set_unlocked(None);
         self.login.store(LOGIN_PUBLIC, Ordering::Release);
         self.refresh_token()?;
         tracing::info!(slot = self.id, "token initialised");
@@ -158,17 +167,24 @@ impl Slot {
             return rv(sys::CKR_USER_NOT_LOGGED_IN);
         }
         self.check_pin_len(pin)?;
-        let key = self.storage_key()?;
+        let keys = self.unlocked()?;
         let wrapped = wrap_with_pin(
-            &key,
+            &keys.kek,
             pin,
             &self.token_id,
             PinRole::User,
             KdfParams::from_env(),
         )?;
+        let audit = self.draft(
+            "pin.initialized",
+            None,
+            None,
+            serde_json::json!({ "role": "user" }),
+        );
         self.store_call(move |s| async move {
             s.set_pin(PinRole::User, &wrapped).await?;
-            s.reset_login_failures(PinRole::User).await
+            s.reset_login_failures(PinRole::User).await?;
+            s.append_audit(&audit).await
         })?;
         self.refresh_token()?;
         tracing::info!(slot = self.id, "user PIN initialised");
@@ -186,7 +202,16 @@ impl Slot {
         self.check_pin_len(new)?;
         let key = self.verify_pin(role, old)?;
         let wrapped = wrap_with_pin(&key, new, &self.token_id, role, KdfParams::from_env())?;
-        self.store_call(move |s| async move { s.set_pin(role, &wrapped).await })?;
+        let audit = self.draft(
+            "pin.changed",
+            None,
+            None,
+            serde_json::json!({ "role": role_name(role) }),
+        );
+        self.store_call(move |s| async move {
+            s.set_pin(role, &wrapped).await?;
+            s.append_audit(&audit).await
+        })?;
         self.refresh_token()?;
         tracing::info!(slot = self.id, role = ?role, "PIN changed");
         Ok(())
@@ -226,6 +251,53 @@ impl Slot {
         );
         f
     }
+}
+
+fn role_name(role: PinRole) -> &'static str {
+    match role {
+        PinRole::So => "so",
+        PinRole::User => "user",
+    }
+}
+
+impl Slot {
+    /// Unlocks the data keys with the token master key.
+    pub fn unlock(&self, kek: StorageKey) -> Result<()> {
+        let recs = self.store_call(|s| async move { s.load_data_keys().await })?;
+        let data = DataKeys::unlock(&kek, &self.token_id, &recs)?;
+        self.set_unlocked(Some(Unlocked {
+            kek: std::sync::Arc::new(kek),
+            data,
+        }));
+        Ok(())
+    }
+
+    /// An audit entry for this process.
+    pub fn draft(
+        &self,
+        event: &str,
+        key: Option<&str>,
+        version: Option<u32>,
+        detail: serde_json::Value,
+    ) -> AuditDraft {
+        AuditDraft {
+            at: crate::keys::clock::now_ms(),
+            actor: actor(),
+            event: event.to_string(),
+            key_name: key.map(str::to_string),
+            version,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// Who acts: the program and its process id.
+pub fn actor() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown".into());
+    format!("{exe}[{}]", std::process::id())
 }
 
 /// Seconds since the Unix epoch.

@@ -18,9 +18,31 @@ use crate::error::{rv, Result};
 use crate::mech::key::KeyMaterial;
 use crate::object::Object;
 
-/// A token object as read from the store: uid, attributes, sealed value and
-/// the stored public encoding.
-pub type LoadedObject = (String, Object, Option<Vec<u8>>, Vec<u8>);
+/// Where an object belongs when it is a face of a rotating key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotRef {
+    /// The key's unique id (its current object's uid).
+    pub key_uid: String,
+    /// `None` for the current object, else the version it shows.
+    pub version: Option<u32>,
+}
+
+/// A token object as read from the store.
+pub struct LoadedObject {
+    /// `CKA_UNIQUE_ID`.
+    pub uid: String,
+    /// Its attributes.
+    pub object: Object,
+    /// Sealed value, if it has one.
+    pub sealed: Option<Vec<u8>>,
+    /// The uid the sealed value is bound to (a current object shows its
+    /// Active version's value).
+    pub seal_uid: String,
+    /// Encoding used to notice changes made elsewhere.
+    pub public: Vec<u8>,
+    /// Rotating-key role, if any.
+    pub rot: Option<RotRef>,
+}
 
 /// One object as the token holds it.
 pub struct ObjectEntry {
@@ -36,6 +58,10 @@ pub struct ObjectEntry {
     pub sealed: Option<Vec<u8>>,
     /// Encoded public attributes as stored (to detect changes by others).
     pub stored_public: Vec<u8>,
+    /// The uid bound into the sealed value's AAD.
+    pub seal_uid: String,
+    /// Rotating-key role, if any.
+    pub rot: Option<RotRef>,
     material: OnceCell<Arc<KeyMaterial>>,
 }
 
@@ -52,10 +78,12 @@ impl ObjectEntry {
         ObjectEntry {
             handle,
             object,
+            seal_uid: uid.clone(),
             uid,
             owner,
             sealed,
             stored_public,
+            rot: None,
             material: OnceCell::new(),
         }
     }
@@ -63,6 +91,21 @@ impl ObjectEntry {
     /// True when the object carries a secret value (in memory or sealed).
     pub fn has_secret(&self) -> bool {
         self.sealed.is_some() || self.object.secret_value().is_some()
+    }
+
+    /// An entry for a loaded token object.
+    pub fn loaded(handle: CK_OBJECT_HANDLE, l: LoadedObject) -> ObjectEntry {
+        ObjectEntry {
+            handle,
+            object: l.object,
+            uid: l.uid,
+            owner: None,
+            sealed: l.sealed,
+            stored_public: l.public,
+            seal_uid: l.seal_uid,
+            rot: l.rot,
+            material: OnceCell::new(),
+        }
     }
 
     /// The plaintext secret, unsealing it with `unseal` on first use.
@@ -99,6 +142,8 @@ impl ObjectEntry {
             owner: self.owner,
             sealed: self.sealed.clone(),
             stored_public,
+            seal_uid: self.seal_uid.clone(),
+            rot: self.rot.clone(),
             material: self.material.clone(),
         }
     }
@@ -112,6 +157,8 @@ impl ObjectEntry {
             owner: self.owner,
             sealed: self.sealed.clone(),
             stored_public: self.stored_public.clone(),
+            seal_uid: self.seal_uid.clone(),
+            rot: self.rot.clone(),
             material: OnceCell::new(),
         }
     }
@@ -279,26 +326,24 @@ impl ObjectTable {
         let mut g = self.inner.write();
         let mut seen = std::collections::HashSet::new();
         let mut changed = false;
-        for (uid, object, sealed, public) in fresh {
-            seen.insert(uid.clone());
-            match g.by_uid.get(&uid).copied() {
+        for l in fresh {
+            seen.insert(l.uid.clone());
+            match g.by_uid.get(&l.uid).copied() {
                 Some(h) => {
-                    let same = g
-                        .by_handle
-                        .get(&h)
-                        .is_some_and(|e| e.stored_public == public && e.sealed == sealed);
+                    let same = g.by_handle.get(&h).is_some_and(|e| {
+                        e.stored_public == l.public
+                            && e.sealed == l.sealed
+                            && e.seal_uid == l.seal_uid
+                            && e.rot == l.rot
+                    });
                     if !same {
-                        g.put(Arc::new(ObjectEntry::new(
-                            h, object, uid, None, sealed, public,
-                        )));
+                        g.put(Arc::new(ObjectEntry::loaded(h, l)));
                         changed = true;
                     }
                 }
                 None => {
                     let h = super::handles::next_object();
-                    g.put(Arc::new(ObjectEntry::new(
-                        h, object, uid, None, sealed, public,
-                    )));
+                    g.put(Arc::new(ObjectEntry::loaded(h, l)));
                 }
             }
         }
@@ -306,9 +351,9 @@ impl ObjectTable {
             .by_handle
             .values()
             .filter(|e| e.owner.is_none() && !seen.contains(&e.uid))
-            .map(|e| (e.handle, e.uid.clone()))
+            .map(|e| e.handle)
             .collect();
-        for (h, _) in &gone {
+        for h in &gone {
             g.take(*h);
         }
         drop(g);

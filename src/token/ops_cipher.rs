@@ -11,6 +11,8 @@ use super::output::{Outcome, Output};
 use super::session::{OpKind, Session};
 use crate::error::{rv, Result};
 use crate::mech::cipher_op::CipherOp;
+use crate::mech::envelope;
+use crate::mech::ring::KeyRef;
 use crate::mech::Mechanism;
 
 impl Session {
@@ -71,7 +73,9 @@ impl Session {
                 Ok(())
             }
             Ok(Outcome::Done) => {
-                if !finishes {
+                if finishes {
+                    self.account(kind, &op);
+                } else {
                     *self.cipher_slot(kind) = Some(op);
                 }
                 Ok(())
@@ -82,6 +86,15 @@ impl Session {
                 rv(sys::CKR_BUFFER_TOO_SMALL)
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl Session {
+    /// Counts a finished operation against its rotating key version.
+    fn account(&mut self, kind: OpKind, op: &CipherOp) {
+        if let (Some(uid), Some(v)) = (self.cipher_key_uid.clone(), op.used_version) {
+            self.note_use(&uid, v, kind == OpKind::Encrypt);
         }
     }
 }
@@ -111,11 +124,30 @@ impl Library {
             if s.cipher_slot(kind).is_some() {
                 return rv(sys::CKR_OPERATION_ACTIVE);
             }
-            let (material, always) = s.key(key, purpose(kind), mech.ck_type(), mech.key_type())?;
-            let op = CipherOp::new(mech, material, kind == OpKind::Encrypt)?;
+            let grant = s.key(key, purpose(kind), mech.ck_type(), mech.key_type())?;
+            let encrypt = kind == OpKind::Encrypt;
+            let iv = match (mech, &grant.key, &grant.key_uid) {
+                (
+                    Mechanism::Envelope { .. } | Mechanism::Rewrap { .. },
+                    KeyRef::Ring(r),
+                    Some(uid),
+                ) if encrypt => {
+                    let (active, _) = r.active()?;
+                    Some(envelope::version_iv(
+                        active,
+                        s.next_iv_counter(uid, active)?,
+                    ))
+                }
+                _ => None,
+            };
+            let mut op = CipherOp::new(mech, &grant.key, encrypt, iv)?;
+            if op.used_version.is_none() {
+                op.used_version = grant.version;
+            }
             *s.cipher_slot(kind) = Some(op);
             s.pending = None;
-            s.needs_context_login = always;
+            s.cipher_key_uid = grant.key_uid;
+            s.needs_context_login = grant.always_authenticate;
             Ok(())
         })
     }

@@ -10,6 +10,7 @@ use super::library::Library;
 use super::output::Output;
 use super::session::Session;
 use crate::error::{rv, Result};
+use crate::mech::envelope;
 use crate::mech::message_op::{MessageOp, MessageParams};
 use crate::mech::Mechanism;
 
@@ -29,6 +30,26 @@ impl Session {
         self.message_slot(encrypt)
             .as_mut()
             .map_or_else(|| rv(sys::CKR_OPERATION_NOT_INITIALIZED), Ok)
+    }
+}
+
+impl Session {
+    /// The module-made IV for the next message of a rotating key.
+    fn forced_iv(&mut self, encrypt: bool) -> Result<Option<[u8; envelope::IV_LEN]>> {
+        let version = self.message_op(encrypt)?.encrypting_version();
+        match (version, self.cipher_key_uid.clone()) {
+            (Some(v), Some(uid)) => Ok(Some(envelope::version_iv(
+                v,
+                self.next_iv_counter(&uid, v)?,
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    fn account_message(&mut self, encrypt: bool, version: Option<u32>) {
+        if let (Some(uid), Some(v)) = (self.cipher_key_uid.clone(), version) {
+            self.note_use(&uid, v, encrypt);
+        }
     }
 }
 
@@ -57,9 +78,10 @@ impl Library {
             } else {
                 sys::CKA_DECRYPT
             };
-            let (material, always) = s.key(key, purpose, mech.ck_type(), mech.key_type())?;
-            *s.message_slot(encrypt) = Some(MessageOp::new(material, encrypt)?);
-            s.needs_context_login = always;
+            let grant = s.key(key, purpose, mech.ck_type(), mech.key_type())?;
+            *s.message_slot(encrypt) = Some(MessageOp::new(grant.key, encrypt)?);
+            s.cipher_key_uid = grant.key_uid;
+            s.needs_context_login = grant.always_authenticate;
             Ok(())
         })
     }
@@ -80,13 +102,24 @@ impl Library {
                 return rv(sys::CKR_OPERATION_ACTIVE);
             }
             let n = input.len();
-            out.produce(n, true, |buf| {
-                op.one_message(params, aad, input, &mut buf[..n])
-            })
-            .and_then(|o| match o {
-                super::output::Outcome::Short(_) => rv(sys::CKR_BUFFER_TOO_SMALL),
-                _ => Ok(()),
-            })
+            if out.is_query() || out.capacity() < n {
+                out.set_len(n);
+                return if out.is_query() {
+                    Ok(())
+                } else {
+                    rv(sys::CKR_BUFFER_TOO_SMALL)
+                };
+            }
+            let forced = s.forced_iv(encrypt)?;
+            let op = s.message_op(encrypt)?;
+            let outcome = out.produce(n, true, |buf| {
+                op.one_message(params, aad, input, &mut buf[..n], forced)
+            })?;
+            let version = op.last_version;
+            if matches!(outcome, super::output::Outcome::Done) {
+                s.account_message(encrypt, version);
+            }
+            Ok(())
         })
     }
 
@@ -98,7 +131,11 @@ impl Library {
         params: &mut MessageParams,
         aad: &[u8],
     ) -> Result<()> {
-        self.with_session(h, |s| s.message_op(encrypt)?.begin(params, aad))
+        self.with_session(h, |s| {
+            s.message_op(encrypt)?;
+            let forced = s.forced_iv(encrypt)?;
+            s.message_op(encrypt)?.begin(params, aad, forced)
+        })
     }
 
     /// `C_EncryptMessageNext`/`C_DecryptMessageNext`.
@@ -115,8 +152,13 @@ impl Library {
             let op = s.message_op(encrypt)?;
             let n = op.next_len(part.len(), end)?;
             let r = out.produce(n, true, |buf| op.next(params, part, buf, end));
+            let version = op.last_version;
             match r {
                 Ok(super::output::Outcome::Short(_)) => rv(sys::CKR_BUFFER_TOO_SMALL),
+                Ok(super::output::Outcome::Done) if end => {
+                    s.account_message(encrypt, version);
+                    Ok(())
+                }
                 Ok(_) => Ok(()),
                 Err(e) => {
                     op.abort_message();

@@ -14,6 +14,9 @@ use super::output::Output;
 use super::session::{FindState, Session};
 use super::slot::Slot;
 use crate::error::{rv, Result};
+use crate::keys::admin;
+use crate::keys::objects::take_policy_attrs;
+use crate::keys::policy::Policy;
 use crate::mech::primitives::{key_wrap, rng};
 use crate::mech::Mechanism;
 use crate::object::{self, AttrRead, Object, Origin, TemplateAttr};
@@ -117,6 +120,10 @@ impl Library {
     ) -> Result<CK_OBJECT_HANDLE> {
         let c = caller(self, h)?;
         let e = visible(&c, oh)?;
+        if e.rot.is_some() {
+            // Faces of a rotating key are views of its versions, not copyable keys.
+            return rv(sys::CKR_ACTION_PROHIBITED);
+        }
         let source = with_secret(&c.slot, &e)?;
         let obj = source.copy_with(template, c.so)?;
         self.add_object(&c, h, obj)
@@ -128,6 +135,14 @@ impl Library {
         let e = visible(&c, oh)?;
         if !e.object.is_destroyable() {
             return rv(sys::CKR_ACTION_PROHIBITED);
+        }
+        if let Some(r) = &e.rot {
+            if !c.rw {
+                return rv(sys::CKR_SESSION_READ_ONLY);
+            }
+            let name = c.slot.ring(&r.key_uid)?.key.name.clone();
+            let version = r.version;
+            return c.slot.run(move |s| admin::destroy(s, name, version));
         }
         if e.owner.is_none() {
             if !c.rw {
@@ -188,6 +203,9 @@ impl Library {
         if e.owner.is_none() && !c.rw {
             return rv(sys::CKR_SESSION_READ_ONLY);
         }
+        if let Some(r) = &e.rot {
+            return set_rotating(&c, r.key_uid.clone(), r.version, template);
+        }
         let mut updated = e.object.clone();
         updated.apply_set(template, c.so)?;
         if e.owner.is_none() {
@@ -236,7 +254,8 @@ impl Library {
         })
     }
 
-    /// `C_GenerateKey`.
+    /// `C_GenerateKey`. An AES token key becomes a rotating key at
+    /// version 1; session keys and generic secrets stay plain keys.
     pub fn generate_key(
         &self,
         h: CK_SESSION_HANDLE,
@@ -249,16 +268,34 @@ impl Library {
             Mechanism::GenericSecretKeyGen => sys::CKK_GENERIC_SECRET,
             _ => return rv(sys::CKR_MECHANISM_INVALID),
         };
-        let t = template;
-        let n = object::required_value_len(t, key_type)?;
+        let mut policy = default_policy(&c.slot);
+        let t = take_policy_attrs(template, &mut policy)?;
+        let has_policy = t.len() != template.len();
+        let n = object::required_value_len(&t, key_type)?;
         let mut secret = Zeroizing::new(vec![0u8; n]);
         rng::fill(&mut secret)?;
         let origin = Origin::Generate {
             mechanism: mech.ck_type(),
             key_type,
         };
-        let obj = Object::from_template(t, origin, Some(secret), c.so)?;
-        self.add_object(&c, h, obj)
+        let obj = Object::from_template(&t, origin, Some(secret), c.so)?;
+        if !(obj.is_token() && key_type == sys::CKK_AES) {
+            if has_policy {
+                return rv(sys::CKR_TEMPLATE_INCONSISTENT);
+            }
+            return self.add_object(&c, h, obj);
+        }
+        if !c.rw {
+            return rv(sys::CKR_SESSION_READ_ONLY);
+        }
+        if obj.is_private() && !c.user {
+            return rv(sys::CKR_USER_NOT_LOGGED_IN);
+        }
+        let key_uid = c.slot.run(move |s| admin::create(s, obj, policy))?;
+        c.slot
+            .objects
+            .handle_of(&key_uid)
+            .map_or_else(|| rv(sys::CKR_GENERAL_ERROR), Ok)
     }
 
     /// `C_WrapKey`.
@@ -287,7 +324,7 @@ impl Library {
                     sys::CKR_WRAPPING_KEY_TYPE_INCONSISTENT,
                 )
             })?
-            .0;
+            .key;
         let e =
             visible(&c, key).map_err(|_| crate::error::Error::Rv(sys::CKR_KEY_HANDLE_INVALID))?;
         if e.object.class() != sys::CKO_SECRET_KEY {
@@ -316,9 +353,9 @@ impl Library {
             }
             raw.len() + 8
         };
-        let kek = kek.aes()?;
+        let kek = kek.encrypting()?.1.aes()?.clone();
         out.produce(len, true, |buf| {
-            let wrapped = key_wrap::wrap(kek, raw, padded)?;
+            let wrapped = key_wrap::wrap(&kek, raw, padded)?;
             buf[..wrapped.len()].copy_from_slice(&wrapped);
             Ok(wrapped.len())
         })
@@ -359,14 +396,49 @@ impl Library {
                     sys::CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
                 )
             })?
-            .0;
+            .key;
         if !template_has(template, sys::CKA_CLASS) || !template_has(template, sys::CKA_KEY_TYPE) {
             return rv(sys::CKR_TEMPLATE_INCOMPLETE);
         }
-        let raw = key_wrap::unwrap(kek.aes()?, wrapped, padded)?;
+        let raw = key_wrap::unwrap(kek.encrypting()?.1.aes()?, wrapped, padded)?;
         let obj = Object::from_template(template, Origin::Unwrap, Some(raw), c.so)?;
         self.add_object(&c, h, obj)
     }
+}
+
+/// `C_SetAttributeValue` on a face of a rotating key: version objects
+/// follow the lifecycle only; the current object takes policy attributes
+/// and the ordinary modifiable ones, but keeps its name and id.
+fn set_rotating(
+    c: &Caller,
+    key_uid: String,
+    version: Option<u32>,
+    template: &[TemplateAttr],
+) -> Result<()> {
+    if version.is_some() {
+        return rv(sys::CKR_ACTION_PROHIBITED);
+    }
+    let ring = c.slot.ring(&key_uid)?;
+    let mut policy = ring.policy.clone();
+    let rest = take_policy_attrs(template, &mut policy)?;
+    if rest
+        .iter()
+        .any(|a| a.kind == sys::CKA_LABEL || a.kind == sys::CKA_ID)
+    {
+        return rv(sys::CKR_ATTRIBUTE_READ_ONLY);
+    }
+    let mut obj = Object::decode(&ring.key.public, None)?;
+    obj.apply_set(&rest, c.so)?;
+    let changed_policy = (policy != ring.policy).then_some(policy);
+    let public = obj.encode_public();
+    c.slot
+        .run(move |s| admin::set_public(s, key_uid, public, changed_policy))
+}
+
+/// The slot's default policy for new rotating keys, from `[defaults]`.
+fn default_policy(slot: &Slot) -> Policy {
+    let _ = slot;
+    Policy::default()
 }
 
 /// Renames key errors for the wrapping key to the wrapping-specific codes.
@@ -398,10 +470,25 @@ fn matching(table: &ObjectTable, s: &Session, template: &[TemplateAttr]) -> Vec<
         .iter()
         .find(|a| a.kind == sys::CKA_LABEL)
         .map(|a| a.value.as_slice());
-    table
+    // Current object first, then its versions newest first; every other
+    // object in creation order.
+    let mut found: Vec<(CK_OBJECT_HANDLE, u8, u32, CK_OBJECT_HANDLE)> = table
         .candidates(label)
         .iter()
         .filter(|e| s.can_see(e) && e.object.matches(template))
-        .map(|e| e.handle)
-        .collect()
+        .map(|e| match &e.rot {
+            Some(r) => match r.version {
+                None => (e.handle, 0, 0, e.handle),
+                Some(v) => (
+                    table.handle_of(&r.key_uid).unwrap_or(e.handle),
+                    1,
+                    u32::MAX - v,
+                    e.handle,
+                ),
+            },
+            None => (e.handle, 0, 0, e.handle),
+        })
+        .collect();
+    found.sort_unstable();
+    found.into_iter().map(|f| f.3).collect()
 }

@@ -136,8 +136,10 @@ impl Library {
             } else {
                 sys::CKA_VERIFY
             };
-            let (material, always) = s.key(key, purpose, mech.ck_type(), mech.key_type())?;
-            let op = MacOp::new(mech, &material)?;
+            let grant = s.key(key, purpose, mech.ck_type(), mech.key_type())?;
+            let always = grant.always_authenticate;
+            let (_, material) = grant.key.encrypting()?;
+            let op = MacOp::new(mech, material)?;
             match kind {
                 MacKind::Sign => s.sign = Some(op),
                 MacKind::Verify => s.verify = Some(op),

@@ -14,14 +14,22 @@ use zeroize::Zeroizing;
 use super::objects::ObjectEntry;
 use super::slot::{Slot, LOGIN_SO, LOGIN_USER};
 use crate::error::{rv, Result};
+use crate::keys::lifecycle::{self, State};
 use crate::mech::cipher_op::CipherOp;
 use crate::mech::key::KeyMaterial;
 use crate::mech::mac_op::{DigestOp, MacOp};
 use crate::mech::message_op::MessageOp;
+use crate::mech::ring::{refusal, KeyRef, RingKeys, RingVersion};
 use crate::object::Object;
 
 /// Most keys one session keeps prepared at a time.
 const KEY_CACHE_SIZE: usize = 8;
+
+/// Uses of a key version counted locally before they go to the slot.
+const COUNT_FLUSH: u64 = 256;
+
+/// IV counters a session takes from the slot at a time.
+const IV_GRANT: u64 = 4096;
 
 /// Which operation a kept (already computed) output belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -99,8 +107,22 @@ impl KeyUsage {
 struct CachedKey {
     handle: CK_OBJECT_HANDLE,
     epoch: u64,
-    material: Arc<KeyMaterial>,
+    key: KeyRef,
+    key_uid: Option<Arc<str>>,
+    version: Option<u32>,
     usage: KeyUsage,
+}
+
+/// A key as an operation init receives it.
+pub struct KeyGrant {
+    /// The key or ring.
+    pub key: KeyRef,
+    /// `CKA_ALWAYS_AUTHENTICATE` is set.
+    pub always_authenticate: bool,
+    /// The rotating key it belongs to, for counting and IVs.
+    pub key_uid: Option<Arc<str>>,
+    /// The version a version object stands for.
+    pub version: Option<u32>,
 }
 
 /// One open session.
@@ -132,7 +154,11 @@ pub struct Session {
     /// An operation whose key has `CKA_ALWAYS_AUTHENTICATE` waits for
     /// `C_Login(CKU_CONTEXT_SPECIFIC)`.
     pub needs_context_login: bool,
+    /// The rotating key the active cipher operation uses (for counting).
+    pub cipher_key_uid: Option<Arc<str>>,
     keys: Vec<CachedKey>,
+    counts: Vec<(Arc<str>, u32, u64, u64)>,
+    ivs: Option<(Arc<str>, u32, u64, u64)>,
 }
 
 impl Session {
@@ -152,7 +178,10 @@ impl Session {
             msg_decrypt: None,
             pending: None,
             needs_context_login: false,
+            cipher_key_uid: None,
             keys: Vec::new(),
+            counts: Vec::new(),
+            ivs: None,
         }
     }
 
@@ -209,7 +238,7 @@ impl Session {
         purpose: CK_ATTRIBUTE_TYPE,
         mech: CK_MECHANISM_TYPE,
         key_type: Option<sys::CK_KEY_TYPE>,
-    ) -> Result<(Arc<KeyMaterial>, bool)> {
+    ) -> Result<KeyGrant> {
         let epoch = self.slot.objects.epoch();
         let logged_in = self.user_logged_in();
         if let Some(c) = self
@@ -221,7 +250,12 @@ impl Session {
                 return rv(sys::CKR_KEY_HANDLE_INVALID);
             }
             c.usage.permit(purpose, mech, key_type)?;
-            return Ok((c.material.clone(), c.usage.always_authenticate));
+            return Ok(KeyGrant {
+                key: c.key.clone(),
+                always_authenticate: c.usage.always_authenticate,
+                key_uid: c.key_uid.clone(),
+                version: c.version,
+            });
         }
         let entry = self
             .slot
@@ -235,20 +269,145 @@ impl Session {
             return rv(sys::CKR_KEY_TYPE_INCONSISTENT);
         }
         let usage = KeyUsage::of(&entry.object);
+        let (key, key_uid, version) = match &entry.rot {
+            Some(r) if r.version.is_none() => (
+                KeyRef::Ring(Arc::new(self.ring_keys(&r.key_uid)?)),
+                Some(Arc::from(r.key_uid.as_str())),
+                None,
+            ),
+            Some(r) => {
+                let ring = self.slot.ring(&r.key_uid)?;
+                if let Some(v) = ring.versions.iter().find(|v| Some(v.version) == r.version) {
+                    let state = State::from_u8(v.state).unwrap_or(State::Revoked);
+                    let u = lifecycle::usage(state, v.held, &ring.policy);
+                    if purpose == sys::CKA_DECRYPT && !u.decrypt {
+                        let rv_of = RingVersion {
+                            version: v.version,
+                            state,
+                            held: v.held,
+                            usage: u,
+                            material: None,
+                        };
+                        return rv(refusal(&rv_of));
+                    }
+                }
+                let shared = self.slot.material(&entry)?;
+                let own = Arc::new(shared.deep_clone(entry.object.key_type())?);
+                (
+                    KeyRef::Plain(own),
+                    Some(Arc::from(r.key_uid.as_str())),
+                    r.version,
+                )
+            }
+            None => {
+                let shared = self.slot.material(&entry)?;
+                (
+                    KeyRef::Plain(Arc::new(shared.deep_clone(entry.object.key_type())?)),
+                    None,
+                    None,
+                )
+            }
+        };
         usage.permit(purpose, mech, key_type)?;
-        let shared = self.slot.material(&entry)?;
-        let material = Arc::new(shared.deep_clone(entry.object.key_type())?);
         self.keys.retain(|c| c.handle != handle && c.epoch == epoch);
         if self.keys.len() >= KEY_CACHE_SIZE {
             self.keys.remove(0);
         }
-        let always = usage.always_authenticate;
+        let grant = KeyGrant {
+            key: key.clone(),
+            always_authenticate: usage.always_authenticate,
+            key_uid: key_uid.clone(),
+            version,
+        };
         self.keys.push(CachedKey {
             handle,
             epoch,
-            material: material.clone(),
+            key,
+            key_uid,
+            version,
             usage,
         });
-        Ok((material, always))
+        Ok(grant)
+    }
+
+    /// This session's own prepared copy of a rotating key's versions.
+    fn ring_keys(&self, key_uid: &str) -> Result<RingKeys> {
+        let ring = self.slot.ring(key_uid)?;
+        let mut versions = Vec::with_capacity(ring.versions.len());
+        for v in ring.versions.iter().rev() {
+            let state = State::from_u8(v.state).unwrap_or(State::Revoked);
+            let usage = lifecycle::usage(state, v.held, &ring.policy);
+            let material = match &v.sealed {
+                Some(sealed) if usage.encrypt || usage.decrypt || usage.rewrap => {
+                    let raw = self.slot.unseal(&v.version_uid, sealed)?;
+                    Some(Arc::new(KeyMaterial::new(Some(sys::CKK_AES), raw)?))
+                }
+                _ => None,
+            };
+            versions.push(RingVersion {
+                version: v.version,
+                state,
+                held: v.held,
+                usage,
+                material,
+            });
+        }
+        Ok(RingKeys {
+            key_uid: Arc::from(key_uid),
+            active: ring.key.active_version,
+            versions,
+        })
+    }
+
+    /// Counts one use of a rotating key's version; handed to the slot in
+    /// batches so the hot path takes no shared lock.
+    pub fn note_use(&mut self, key_uid: &Arc<str>, version: u32, encrypt: bool) {
+        let (e, d) = if encrypt { (1, 0) } else { (0, 1) };
+        match self
+            .counts
+            .iter_mut()
+            .find(|c| c.1 == version && *c.0 == **key_uid)
+        {
+            Some(c) => {
+                c.2 += e;
+                c.3 += d;
+                if c.2 + c.3 >= COUNT_FLUSH {
+                    self.slot.count(&c.0, c.1, c.2, c.3);
+                    c.2 = 0;
+                    c.3 = 0;
+                }
+            }
+            None => self.counts.push((key_uid.clone(), version, e, d)),
+        }
+    }
+
+    /// Hands every locally counted use to the slot.
+    pub fn flush_counts(&mut self) {
+        for (uid, v, e, d) in self.counts.drain(..) {
+            if e + d > 0 {
+                self.slot.count(&uid, v, e, d);
+            }
+        }
+    }
+
+    /// The next unique IV counter for a key version (SP 800-38D
+    /// deterministic construction; blocks reserved through the slot).
+    pub fn next_iv_counter(&mut self, key_uid: &Arc<str>, version: u32) -> Result<u64> {
+        if let Some((uid, v, next, end)) = &mut self.ivs {
+            if *v == version && **uid == **key_uid && next < end {
+                let c = *next;
+                *next += 1;
+                return Ok(c);
+            }
+        }
+        let start = self.slot.reserve_ivs(key_uid, version, IV_GRANT)?;
+        self.ivs = Some((key_uid.clone(), version, start + 1, start + IV_GRANT));
+        Ok(start)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.flush_counts();
     }
 }

@@ -1,6 +1,8 @@
-//! One slot and its token: store access, token state, object persistence and
-//! the background check that notices changes made by other processes.
+//! One slot and its token: store access, token state, the unlocked storage
+//! keys, object persistence, and the background tasks (change watcher and
+//! key manager) of this process.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -10,14 +12,16 @@ use parking_lot::{Mutex, RwLock};
 use sys::CK_SLOT_ID;
 use zeroize::Zeroizing;
 
-use super::objects::{ObjectEntry, ObjectTable};
+use super::objects::{LoadedObject, ObjectEntry, ObjectTable, RotRef};
 use super::runtime::AsyncRuntime;
 use crate::config::SlotConfig;
 use crate::error::{rv, Error, Result};
+use crate::keys::objects::{current_object, version_object};
+use crate::keys::policy::Policy;
 use crate::mech::key::KeyMaterial;
 use crate::object::Object;
-use crate::store::crypt::{SealAad, StorageKey};
-use crate::store::{ObjectRecord, Store, TokenRecord};
+use crate::store::crypt::{DataKeys, SealAad, StorageKey};
+use crate::store::{KeyRecord, ObjectRecord, Store, TokenRecord, VersionRecord};
 
 /// Nobody is logged in.
 pub const LOGIN_PUBLIC: u8 = 0;
@@ -27,10 +31,31 @@ pub const LOGIN_USER: u8 = 1;
 pub const LOGIN_SO: u8 = 2;
 
 /// How often the background task asks the store whether others wrote.
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The field name bound into the sealing AAD of an object's value.
 const VALUE_FIELD: &str = "value";
+
+/// IVs a process reserves from the store at a time, per key version.
+const IV_BLOCK: u64 = 1 << 20;
+
+/// The token master key and the data keys it unlocked (after a login).
+pub struct Unlocked {
+    /// The PIN-wrapped token master key.
+    pub kek: Arc<StorageKey>,
+    /// The data keys that seal stored key material.
+    pub data: DataKeys,
+}
+
+/// A rotating key as last loaded from the store.
+pub struct KeyRing {
+    /// The key row.
+    pub key: KeyRecord,
+    /// Its parsed policy.
+    pub policy: Policy,
+    /// Its versions, oldest first.
+    pub versions: Vec<VersionRecord>,
+}
 
 /// A slot with its token.
 pub struct Slot {
@@ -48,14 +73,20 @@ pub struct Slot {
     pub login: AtomicU8,
     /// Serialises login, logout, PIN changes and token initialisation.
     pub login_lock: Mutex<()>,
-    storage_key: RwLock<Option<Arc<StorageKey>>>,
+    unlocked: RwLock<Option<Arc<Unlocked>>>,
     /// Every object of the slot.
     pub objects: ObjectTable,
-    /// Serialises this process's object writes with reloads of the table.
-    persist_lock: Mutex<()>,
+    rings: RwLock<HashMap<String, Arc<KeyRing>>>,
+    // An async lock: writers and reloads hold it across store calls on the
+    // runtime, where a blocking lock could stall the runtime's only worker.
+    persist: tokio::sync::Mutex<()>,
     loaded_generation: AtomicU64,
     stale: AtomicBool,
-    poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    counts: Mutex<HashMap<(String, u32), (u64, u64)>>,
+    ivs: Mutex<HashMap<(String, u32), (u64, u64)>>,
+    /// This process's identity in the manager's leader lease.
+    pub holder: String,
 }
 
 impl Slot {
@@ -65,6 +96,10 @@ impl Slot {
         store: Arc<dyn Store>,
         rt: Arc<AsyncRuntime>,
     ) -> Result<Arc<Slot>> {
+        let holder = crate::mech::primitives::rng::random_array::<8>()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
         let slot = Arc::new(Slot {
             id: config.id as CK_SLOT_ID,
             token_id: format!("slot{}", config.id),
@@ -74,15 +109,19 @@ impl Slot {
             token: RwLock::new(None),
             login: AtomicU8::new(LOGIN_PUBLIC),
             login_lock: Mutex::new(()),
-            storage_key: RwLock::new(None),
+            unlocked: RwLock::new(None),
             objects: ObjectTable::default(),
-            persist_lock: Mutex::new(()),
+            rings: RwLock::new(HashMap::new()),
+            persist: tokio::sync::Mutex::new(()),
             loaded_generation: AtomicU64::new(u64::MAX),
             stale: AtomicBool::new(true),
-            poller: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            counts: Mutex::new(HashMap::new()),
+            ivs: Mutex::new(HashMap::new()),
+            holder: format!("{}:{holder}", std::process::id()),
         });
         slot.reload_if_stale()?;
-        slot.start_poller();
+        slot.start_tasks();
         Ok(slot)
     }
 
@@ -96,55 +135,171 @@ impl Slot {
         self.rt.block(f(self.store.clone()))?
     }
 
-    fn start_poller(self: &Arc<Self>) {
+    /// Runs an async job with the slot on the library runtime and waits.
+    pub fn run<T, F, Fut>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(Arc<Slot>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.rt.block(f(self.clone()))?
+    }
+
+    /// The store, for the manager and the admin CLI.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    fn start_tasks(self: &Arc<Self>) {
         let weak: Weak<Slot> = Arc::downgrade(self);
-        let store = self.store.clone();
-        let spawned = self.rt.spawn(async move {
+        let watcher = self.rt.spawn(async move {
             let mut tick = tokio::time::interval(POLL_INTERVAL);
             loop {
                 tick.tick().await;
                 let Some(slot) = weak.upgrade() else { return };
-                match store.generation().await {
+                match slot.store.generation().await {
                     Ok(g) if g != slot.loaded_generation.load(Ordering::Acquire) => {
                         slot.stale.store(true, Ordering::Release);
+                        if let Err(e) = slot.clone().reload().await {
+                            tracing::warn!(slot = slot.id, error = %e, "reloading changed store failed");
+                        }
                     }
                     Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(slot = slot.id, error = %e, "store generation check failed")
-                    }
+                    Err(e) => tracing::warn!(slot = slot.id, error = %e, "store generation check failed"),
                 }
             }
         });
-        match spawned {
-            Ok(handle) => *self.poller.lock() = Some(handle),
-            Err(e) => {
-                tracing::warn!(slot = self.id, error = %e, "cannot watch the store for changes")
+        let manager = self
+            .rt
+            .spawn(crate::keys::manager::run(Arc::downgrade(self)));
+        for t in [watcher, manager] {
+            match t {
+                Ok(handle) => self.tasks.lock().push(handle),
+                Err(e) => {
+                    tracing::warn!(slot = self.id, error = %e, "cannot start a background task")
+                }
             }
         }
     }
 
     /// Reloads token row and objects when another process changed them.
-    pub fn reload_if_stale(&self) -> Result<()> {
-        if !self.stale.swap(false, Ordering::AcqRel) {
+    pub fn reload_if_stale(self: &Arc<Self>) -> Result<()> {
+        if !self.stale.load(Ordering::Acquire) {
             return Ok(());
         }
-        let _g = self.persist_lock.lock();
-        let generation = self.store_call(|s| async move { s.generation().await })?;
-        let token = self.store_call(|s| async move { s.load_token().await })?;
-        let records = self.store_call(|s| async move { s.load_objects().await })?;
-        let mut fresh = Vec::with_capacity(records.len());
+        self.run(|s| s.reload())
+    }
+
+    /// Reads token, objects and rotating keys, and brings the table in line.
+    pub async fn reload(self: Arc<Self>) -> Result<()> {
+        let _g = self.persist.lock().await;
+        self.stale.store(false, Ordering::Release);
+        let generation = self.store.generation().await?;
+        let token = self.store.load_token().await?;
+        let records = self.store.load_objects().await?;
+        let keys = self.store.load_keys().await?;
+        let mut fresh = Vec::with_capacity(records.len() + keys.len() * 3);
         for r in records {
             match Object::decode(&r.public, None) {
-                Ok(obj) => fresh.push((r.uid, obj, r.secret, r.public)),
+                Ok(object) => fresh.push(LoadedObject {
+                    seal_uid: r.uid.clone(),
+                    uid: r.uid,
+                    object,
+                    sealed: r.secret,
+                    public: r.public,
+                    rot: None,
+                }),
                 Err(e) => {
                     tracing::error!(slot = self.id, uid = %r.uid, error = %e, "skipping unreadable object")
                 }
             }
         }
+        let mut rings = HashMap::with_capacity(keys.len());
+        for (key, versions) in keys {
+            match Self::key_faces(&key, &versions) {
+                Ok((faces, policy)) => {
+                    fresh.extend(faces);
+                    rings.insert(
+                        key.key_uid.clone(),
+                        Arc::new(KeyRing {
+                            key,
+                            policy,
+                            versions,
+                        }),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(slot = self.id, key = %key.name, error = %e, "skipping unreadable key")
+                }
+            }
+        }
+        // Another process may have rotated the storage key: unlock the new one.
+        let unlocked = self.unlocked.read().clone();
+        if let Some(u) = unlocked {
+            let recs = self.store.load_data_keys().await?;
+            let data = DataKeys::unlock(&u.kek, &self.token_id, &recs)?;
+            self.set_unlocked(Some(Unlocked {
+                kek: u.kek.clone(),
+                data,
+            }));
+        }
         *self.token.write() = token;
+        *self.rings.write() = rings;
         self.objects.merge_token_objects(fresh);
         self.loaded_generation.store(generation, Ordering::Release);
         Ok(())
+    }
+
+    /// The current object and version objects of one rotating key.
+    fn key_faces(
+        key: &KeyRecord,
+        versions: &[VersionRecord],
+    ) -> Result<(Vec<LoadedObject>, Policy)> {
+        let policy = Policy::from_json(&key.policy)?;
+        let current = current_object(key, &policy, versions)?;
+        let active = versions.iter().find(|v| v.version == key.active_version);
+        let mut faces = vec![LoadedObject {
+            uid: key.key_uid.clone(),
+            public: current.encode_public(),
+            sealed: active.and_then(|v| v.sealed.clone()),
+            seal_uid: active.map_or_else(String::new, |v| v.version_uid.clone()),
+            rot: Some(RotRef {
+                key_uid: key.key_uid.clone(),
+                version: None,
+            }),
+            object: current.clone(),
+        }];
+        for v in versions {
+            let o = version_object(key, &policy, &current, v)?;
+            faces.push(LoadedObject {
+                uid: v.version_uid.clone(),
+                public: o.encode_public(),
+                sealed: v.sealed.clone(),
+                seal_uid: v.version_uid.clone(),
+                rot: Some(RotRef {
+                    key_uid: key.key_uid.clone(),
+                    version: Some(v.version),
+                }),
+                object: o,
+            });
+        }
+        Ok((faces, policy))
+    }
+
+    /// The rotating key `key_uid` as last loaded.
+    pub fn ring(&self, key_uid: &str) -> Result<Arc<KeyRing>> {
+        self.rings
+            .read()
+            .get(key_uid)
+            .cloned()
+            .map_or_else(|| rv(sys::CKR_KEY_HANDLE_INVALID), Ok)
+    }
+
+    /// Every rotating key as last loaded, by name.
+    pub fn rings(&self) -> Vec<Arc<KeyRing>> {
+        let mut all: Vec<_> = self.rings.read().values().cloned().collect();
+        all.sort_by(|a, b| a.key.name.cmp(&b.key.name));
+        all
     }
 
     /// Re-reads the token row (PIN state may have changed elsewhere).
@@ -152,6 +307,15 @@ impl Slot {
         let token = self.store_call(|s| async move { s.load_token().await })?;
         *self.token.write() = token.clone();
         Ok(token)
+    }
+
+    /// Drops every token object and key after the token was re-initialised.
+    pub fn forget_token_contents(&self) {
+        self.objects.clear_token_objects();
+        self.rings.write().clear();
+        self.ivs.lock().clear();
+        self.counts.lock().clear();
+        self.stale.store(true, Ordering::Release);
     }
 
     /// True when the token has been initialised.
@@ -164,20 +328,26 @@ impl Slot {
         self.login.load(Ordering::Acquire)
     }
 
-    /// Installs or drops the unlocked storage key.
-    pub fn set_storage_key(&self, key: Option<StorageKey>) {
-        *self.storage_key.write() = key.map(Arc::new);
+    /// Installs or drops the unlocked keys.
+    pub fn set_unlocked(&self, keys: Option<Unlocked>) {
+        *self.unlocked.write() = keys.map(Arc::new);
     }
 
-    /// The unlocked storage key; `CKR_USER_NOT_LOGGED_IN` while locked.
-    pub fn storage_key(&self) -> Result<Arc<StorageKey>> {
-        self.storage_key
+    /// The unlocked keys; `CKR_USER_NOT_LOGGED_IN` while locked.
+    pub fn unlocked(&self) -> Result<Arc<Unlocked>> {
+        self.unlocked
             .read()
             .clone()
             .map_or_else(|| rv(sys::CKR_USER_NOT_LOGGED_IN), Ok)
     }
 
-    fn aad<'a>(&'a self, uid: &'a str) -> SealAad<'a> {
+    /// True while a login has unlocked the storage keys.
+    pub fn is_unlocked(&self) -> bool {
+        self.unlocked.read().is_some()
+    }
+
+    /// The sealing AAD of a value bound to `uid`.
+    pub fn aad<'a>(&'a self, uid: &'a str) -> SealAad<'a> {
         SealAad {
             token_id: &self.token_id,
             object_uid: uid,
@@ -185,19 +355,24 @@ impl Slot {
         }
     }
 
-    /// Unseals an object's stored value.
+    /// Seals a value bound to `uid` under the active data key.
+    pub fn seal(&self, uid: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.unlocked()?.data.seal(&self.aad(uid), plaintext)
+    }
+
+    /// Unseals a stored value bound to `uid`.
     pub fn unseal(&self, uid: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        self.storage_key()?.open(&self.aad(uid), sealed)
+        self.unlocked()?.data.open(&self.aad(uid), sealed)
     }
 
     /// The plaintext material of an entry (unsealing on first use).
     pub fn material(&self, e: &ObjectEntry) -> Result<Arc<KeyMaterial>> {
-        e.material(|sealed| self.unseal(&e.uid, sealed))
+        e.material(|sealed| self.unseal(&e.seal_uid, sealed))
     }
 
     /// Writes a new token object to the store and adds it to the table.
     pub fn persist_new(
-        &self,
+        self: &Arc<Self>,
         handle: sys::CK_OBJECT_HANDLE,
         mut object: Object,
         uid: String,
@@ -205,7 +380,7 @@ impl Slot {
         let mut material = None;
         let sealed = match object.secret_value() {
             Some(v) => {
-                let sealed = self.storage_key()?.seal(&self.aad(&uid), v)?;
+                let sealed = self.seal(&uid, v)?;
                 material = Some(KeyMaterial::new(
                     object.key_type(),
                     Zeroizing::new(v.to_vec()),
@@ -222,59 +397,123 @@ impl Slot {
             public: public.clone(),
             secret: sealed.clone(),
         };
-        let _g = self.persist_lock.lock();
-        self.store_call(move |s| async move { s.insert_object(&rec).await })?;
         let entry = ObjectEntry::new(handle, object, uid, None, sealed, public);
         if let Some(m) = material {
             entry.prime(m);
         }
-        self.objects.insert(entry);
-        Ok(())
+        self.run(move |slot| async move {
+            let _g = slot.persist.lock().await;
+            slot.store.insert_object(&rec).await?;
+            slot.objects.insert(entry);
+            Ok(())
+        })
     }
 
     /// Stores new attributes of a token object and swaps the entry.
-    pub fn persist_update(&self, old: &ObjectEntry, object: Object) -> Result<()> {
+    pub fn persist_update(self: &Arc<Self>, old: &ObjectEntry, object: Object) -> Result<()> {
         let public = object.encode_public();
         let rec = ObjectRecord {
             uid: old.uid.clone(),
             public: public.clone(),
             secret: old.sealed.clone(),
         };
-        let _g = self.persist_lock.lock();
-        self.store_call(move |s| async move { s.update_object(&rec).await })?;
-        self.objects.replace(old.with_object(object, public));
-        Ok(())
+        let entry = old.with_object(object, public);
+        self.run(move |slot| async move {
+            let _g = slot.persist.lock().await;
+            slot.store.update_object(&rec).await?;
+            slot.objects.replace(entry);
+            Ok(())
+        })
     }
 
     /// Deletes a token object from the store and the table.
-    pub fn persist_delete(&self, entry: &ObjectEntry) -> Result<()> {
+    pub fn persist_delete(self: &Arc<Self>, entry: &ObjectEntry) -> Result<()> {
         let uid = entry.uid.clone();
-        let _g = self.persist_lock.lock();
-        self.store_call(move |s| async move { s.delete_object(&uid).await })?;
-        self.objects.remove(entry.handle);
-        Ok(())
+        let handle = entry.handle;
+        self.run(move |slot| async move {
+            let _g = slot.persist.lock().await;
+            slot.store.delete_object(&uid).await?;
+            slot.objects.remove(handle);
+            Ok(())
+        })
     }
 
-    /// Stops the change watcher, then closes the store (its threads end with it).
+    /// Runs a write against the store under the persist lock, then reloads
+    /// so the table shows it at once.
+    pub async fn write_then_reload<T, F, Fut>(self: Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(Arc<dyn Store>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let out = {
+            let _g = self.persist.lock().await;
+            f(self.store.clone()).await?
+        };
+        self.reload().await?;
+        Ok(out)
+    }
+
+    /// Adds uses of a key version to the counts the manager flushes.
+    pub fn count(&self, key_uid: &str, version: u32, encrypts: u64, decrypts: u64) {
+        let mut g = self.counts.lock();
+        let e = g.entry((key_uid.to_string(), version)).or_insert((0, 0));
+        e.0 += encrypts;
+        e.1 += decrypts;
+    }
+
+    /// Takes the counts gathered since the last flush.
+    pub fn take_counts(&self) -> HashMap<(String, u32), (u64, u64)> {
+        std::mem::take(&mut *self.counts.lock())
+    }
+
+    /// Reserves `n` IV counters for a key version: from this process's
+    /// block, refilled from the store (never under a lock) when used up.
+    pub fn reserve_ivs(&self, key_uid: &str, version: u32, n: u64) -> Result<u64> {
+        let k = (key_uid.to_string(), version);
+        loop {
+            {
+                let mut g = self.ivs.lock();
+                if let Some((next, end)) = g.get_mut(&k) {
+                    if end.saturating_sub(*next) >= n {
+                        let start = *next;
+                        *next += n;
+                        return Ok(start);
+                    }
+                }
+            }
+            let (uid, v) = (k.0.clone(), k.1);
+            let start =
+                self.store_call(move |s| async move { s.reserve_ivs(&uid, v, IV_BLOCK).await })?;
+            let end = start
+                .checked_add(IV_BLOCK)
+                .map_or_else(|| rv(sys::CKR_DATA_LEN_RANGE), Ok)?;
+            self.ivs.lock().insert(k.clone(), (start, end));
+        }
+    }
+
+    /// Stops the background tasks, flushes counts, closes the store.
     pub fn close(&self) {
         let store = self.store.clone();
-        let poller = self.poller.lock().take();
+        let tasks = std::mem::take(&mut *self.tasks.lock());
+        let counts = self.take_counts();
+        let holder = self.holder.clone();
         let closing = async move {
-            if let Some(p) = poller {
-                // The watcher must be gone before the pool closes under it.
-                p.abort();
-                let _ = p.await;
+            for t in tasks {
+                // The tasks must be gone before the pool closes under them.
+                t.abort();
+                let _ = t.await;
             }
+            for ((uid, v), (e, d)) in counts {
+                if let Err(err) = store.add_counts(&uid, v, e, d).await {
+                    tracing::warn!(error = %err, "could not store usage counts");
+                }
+            }
+            let _ = store.release_lease(&holder).await;
             store.close().await
         };
         if let Err(e) = self.rt.block(closing) {
             tracing::warn!(slot = self.id, error = %e, "closing store failed");
         }
-    }
-
-    /// The store, for the admin CLI.
-    pub fn store(&self) -> Arc<dyn Store> {
-        self.store.clone()
     }
 }
 

@@ -1,0 +1,222 @@
+//! The key manager: a task inside the library, in every process that loads
+//! it, which rotates keys on time or on use, walks old versions through
+//! their lifecycle and erases destroyed material.
+//!
+//! Exactly one process leads at a time across all processes sharing a store
+//! (a lease row, renewed every tick; a killed leader's lease expires after
+//! [`LEASE_TTL_MS`]). Only processes whose storage keys are unlocked (a user
+//! or SO logged in) compete, because new versions must be sealed. Rotation
+//! is exactly-once: the store's rotating transaction checks that the Active
+//! version is still the one this process saw.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::clock;
+use super::lifecycle::{self, State};
+use super::policy::Policy;
+use crate::error::{rv, Result};
+use crate::mech::primitives::rng;
+use crate::object::Object;
+use crate::store::{KeyRecord, VersionRecord};
+use crate::token::slot::Slot;
+
+/// How often the manager looks for due work.
+pub const TICK: Duration = Duration::from_millis(200);
+/// How long a leader's lease lasts without renewal.
+pub const LEASE_TTL_MS: i64 = 3_000;
+
+/// Why a key rotates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Its period, expiry or cron schedule came due.
+    Scheduled,
+    /// Its Active version reached the encryption limit.
+    UsageLimit,
+    /// An administrator asked.
+    Manual,
+    /// Emergency: the Active version is compromised.
+    Compromise,
+}
+
+impl Reason {
+    fn name(self) -> &'static str {
+        match self {
+            Reason::Scheduled => "scheduled",
+            Reason::UsageLimit => "usage-limit",
+            Reason::Manual => "manual",
+            Reason::Compromise => "compromise",
+        }
+    }
+}
+
+/// The manager loop of one slot; ends when the slot is dropped or aborted.
+pub async fn run(slot: Weak<Slot>) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(slot) = slot.upgrade() else { return };
+        if let Err(e) = tick_once(&slot).await {
+            tracing::warn!(slot = slot.id, error = %e, "key manager tick failed");
+        }
+    }
+}
+
+/// One round of manager duties (also what `keyrotor manager run` repeats).
+pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
+    let store = slot.store();
+    for ((uid, v), (e, d)) in slot.take_counts() {
+        store.add_counts(&uid, v, e, d).await?;
+    }
+    if !slot.is_unlocked() || !slot.initialized() {
+        return Ok(());
+    }
+    let now = clock::now_ms();
+    if !store.try_lease(&slot.holder, now, LEASE_TTL_MS).await? {
+        return Ok(());
+    }
+    let mut changed = false;
+    for (key, versions) in store.load_keys().await? {
+        let policy = Policy::from_json(&key.policy)?;
+        let active = versions.iter().find(|v| v.version == key.active_version);
+        let by_time = key.next_rotation_at.is_some_and(|t| t <= now);
+        let by_use = active.is_some_and(|a| a.encrypt_count >= policy.max_encryptions);
+        if (by_time || by_use) && active.is_some_and(|a| !a.held) {
+            let reason = if by_use {
+                Reason::UsageLimit
+            } else {
+                Reason::Scheduled
+            };
+            changed |= rotate(slot, &key, &versions, &policy, now, reason).await?;
+        }
+        let mut rows = Vec::new();
+        let mut audits = Vec::new();
+        for v in versions.iter().filter(|v| v.version != key.active_version) {
+            let newer = versions.iter().filter(|x| x.version > v.version).count() as u32;
+            if let Some(to) = lifecycle::due_transition(v, &policy, now, newer) {
+                let from = State::from_u8(v.state).map_or("unknown", State::name);
+                let mut row = v.clone();
+                lifecycle::apply(&mut row, to, now);
+                rows.push(row);
+                let event = if to == State::Destroyed {
+                    "version.destroyed"
+                } else {
+                    "version.state"
+                };
+                audits.push(slot.draft(
+                    event,
+                    Some(&key.name),
+                    Some(v.version),
+                    json!({ "from": from, "to": to.name() }),
+                ));
+            }
+        }
+        if !rows.is_empty() {
+            store.update_versions(&key.key_uid, &rows, &audits).await?;
+            changed = true;
+        }
+    }
+    if super::storage::reencrypt_batch(slot, super::storage::BATCH).await? > 0 {
+        changed = true;
+    }
+    if changed {
+        slot.clone().reload().await?;
+    }
+    Ok(())
+}
+
+fn value_len(key: &KeyRecord) -> usize {
+    Object::decode(&key.public, None)
+        .ok()
+        .and_then(|o| o.value_len())
+        .unwrap_or(32)
+}
+
+/// A fresh random id for a version object.
+pub fn new_uid() -> Result<String> {
+    Ok(rng::random_array::<16>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Rotates `key`: a new Active version, the old one Valid (or Compromised).
+/// Returns false when another process rotated first (nothing written).
+pub async fn rotate(
+    slot: &Arc<Slot>,
+    key: &KeyRecord,
+    versions: &[VersionRecord],
+    policy: &Policy,
+    now: i64,
+    reason: Reason,
+) -> Result<bool> {
+    let Some(old) = versions.iter().find(|v| v.version == key.active_version) else {
+        return rv(cryptoki_sys::CKR_GENERAL_ERROR);
+    };
+    let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+    let version_uid = new_uid()?;
+    let mut secret = Zeroizing::new(vec![0u8; value_len(key)]);
+    rng::fill(&mut secret)?;
+    let sealed = slot.seal(&version_uid, &secret)?;
+    let new = VersionRecord {
+        key_uid: key.key_uid.clone(),
+        version,
+        version_uid,
+        state: State::Active as u8,
+        held: false,
+        created_at: now,
+        activated_at: Some(now),
+        deactivated_at: None,
+        grace_at: None,
+        revoked_at: None,
+        destroyed_at: None,
+        compromised_at: None,
+        sealed: Some(sealed),
+        encrypt_count: 0,
+        decrypt_count: 0,
+        iv_reserved: 0,
+    };
+    let mut retired = old.clone();
+    let to = if reason == Reason::Compromise {
+        State::Compromised
+    } else {
+        State::Valid
+    };
+    lifecycle::apply(&mut retired, to, now);
+    // Stay on the schedule: a rotation a tick late does not push the next one.
+    let base = match (reason, key.next_rotation_at) {
+        (Reason::Scheduled, Some(t)) if t <= now && now - t < 60_000 => t,
+        _ => now,
+    };
+    let next = policy.next_rotation(base);
+    let event = if reason == Reason::Compromise {
+        "key.compromised"
+    } else {
+        "key.rotated"
+    };
+    let audit = slot.draft(
+        event,
+        Some(&key.name),
+        Some(version),
+        json!({ "previous": old.version, "reason": reason.name(), "previous_state": to.name() }),
+    );
+    let done = slot
+        .store()
+        .rotate_key(
+            &key.key_uid,
+            key.active_version,
+            &new,
+            &retired,
+            next,
+            &audit,
+        )
+        .await?;
+    if done {
+        tracing::info!(slot = slot.id, key = %key.name, version, reason = reason.name(), "key rotated");
+    }
+    Ok(done)
+}

@@ -1,0 +1,230 @@
+//! SQL for named keys: creation with the first version, loading with all versions, the
+//! exactly-once rotation, attribute/policy updates and deletion.
+
+use std::collections::HashMap;
+
+use cryptoki_sys as sys;
+use sqlx::SqliteConnection;
+
+use super::{audit, no_object, versions, SqliteStore};
+use crate::error::{Error, Result};
+use crate::store::{AuditDraft, KeyRecord, VersionRecord};
+
+/// `Error::Rv(CKR_ATTRIBUTE_VALUE_INVALID)` if another key of the token already has `name`.
+async fn check_name_free(
+    s: &SqliteStore,
+    conn: &mut SqliteConnection,
+    name: &str,
+    key_uid: &str,
+) -> Result<()> {
+    let other: Option<String> = sqlx::query_scalar(
+        "SELECT key_uid FROM keys WHERE token_id = ?1 AND name = ?2 AND key_uid <> ?3",
+    )
+    .bind(&s.token_id)
+    .bind(name)
+    .bind(key_uid)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(s.err("check key name"))?;
+    if let Some(other) = other {
+        tracing::info!(name, other_uid = %other, "key name already exists");
+        return Err(Error::Rv(sys::CKR_ATTRIBUTE_VALUE_INVALID));
+    }
+    Ok(())
+}
+
+pub(super) async fn create(
+    s: &SqliteStore,
+    key: &KeyRecord,
+    first: &VersionRecord,
+    draft: &AuditDraft,
+) -> Result<()> {
+    versions::check_key(&key.key_uid, first)?;
+    let mut tx = s.begin_write().await?;
+    check_name_free(s, &mut tx, &key.name, &key.key_uid).await?;
+    sqlx::query(
+        "INSERT INTO keys (token_id, key_uid, name, ck_id, public, policy, active_version, \
+         next_rotation_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .bind(&s.token_id)
+    .bind(&key.key_uid)
+    .bind(&key.name)
+    .bind(&key.ck_id)
+    .bind(&key.public)
+    .bind(&key.policy)
+    .bind(i64::from(key.active_version))
+    .bind(key.next_rotation_at)
+    .bind(key.created_at)
+    .bind(key.updated_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match e.as_database_error().map(|d| d.kind()) {
+        Some(sqlx::error::ErrorKind::UniqueViolation) => Error::Store(format!(
+            "key uid {:?} already exists in store {}",
+            key.key_uid,
+            s.path.display()
+        )),
+        _ => s.write_err("insert key")(e),
+    })?;
+    versions::insert(s, &mut tx, first).await?;
+    audit::append(s, &mut tx, draft).await?;
+    s.commit(tx).await
+}
+
+type KeyRow = (
+    String,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+pub(super) async fn load(s: &SqliteStore) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
+    // One read transaction: both queries see the same snapshot, so a rotation committed in
+    // between cannot show a key whose active version is missing from its versions.
+    let mut tx = s.pool.begin().await.map_err(s.err("begin read"))?;
+    let keys: Vec<KeyRow> = sqlx::query_as(
+        "SELECT key_uid, name, ck_id, public, policy, active_version, next_rotation_at, \
+         created_at, updated_at FROM keys WHERE token_id = ?1 ORDER BY name",
+    )
+    .bind(&s.token_id)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(s.err("load keys"))?;
+    let sql = format!(
+        "SELECT {} FROM key_versions WHERE token_id = ?1 ORDER BY key_uid, version",
+        versions::VERSION_COLUMNS
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&s.token_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(s.err("load key versions"))?;
+    tx.commit().await.map_err(s.err("end read"))?;
+    let mut by_key: HashMap<String, Vec<VersionRecord>> = HashMap::new();
+    for row in &rows {
+        let v = versions::from_row(s, row)?;
+        by_key.entry(v.key_uid.clone()).or_default().push(v);
+    }
+    keys.into_iter()
+        .map(
+            |(key_uid, name, ck_id, public, policy, active, next, created_at, updated_at)| {
+                let versions = by_key.remove(&key_uid).unwrap_or_default();
+                Ok((
+                    KeyRecord {
+                        active_version: s.to_u32("active_version", active)?,
+                        key_uid,
+                        name,
+                        ck_id,
+                        public,
+                        policy,
+                        next_rotation_at: next,
+                        created_at,
+                        updated_at,
+                    },
+                    versions,
+                ))
+            },
+        )
+        .collect()
+}
+
+pub(super) async fn rotate(
+    s: &SqliteStore,
+    key_uid: &str,
+    expected_active: u32,
+    new: &VersionRecord,
+    old_changes: &VersionRecord,
+    next_rotation_at: Option<i64>,
+    draft: &AuditDraft,
+) -> Result<bool> {
+    versions::check_key(key_uid, new)?;
+    versions::check_key(key_uid, old_changes)?;
+    if old_changes.version != expected_active || new.version == expected_active {
+        return Err(Error::Internal(format!(
+            "rotation of key {key_uid:?}: old row is version {}, new is {}, expected active {}",
+            old_changes.version, new.version, expected_active
+        )));
+    }
+    let mut tx = s.begin_write().await?;
+    let active: Option<i64> =
+        sqlx::query_scalar("SELECT active_version FROM keys WHERE token_id = ?1 AND key_uid = ?2")
+            .bind(&s.token_id)
+            .bind(key_uid)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(s.err("read active version"))?;
+    let Some(active) = active else {
+        return Err(no_object());
+    };
+    if active != i64::from(expected_active) {
+        // Another process rotated first. Dropping the transaction rolls it back.
+        tracing::debug!(key_uid, expected_active, active, "rotation lost the race");
+        return Ok(false);
+    }
+    versions::insert(s, &mut tx, new).await?;
+    versions::replace(s, &mut tx, old_changes).await?;
+    sqlx::query(
+        "UPDATE keys SET active_version = ?3, next_rotation_at = ?4, updated_at = ?5 \
+         WHERE token_id = ?1 AND key_uid = ?2",
+    )
+    .bind(&s.token_id)
+    .bind(key_uid)
+    .bind(i64::from(new.version))
+    .bind(next_rotation_at)
+    .bind(draft.at)
+    .execute(&mut *tx)
+    .await
+    .map_err(s.err("set active version"))?;
+    audit::append(s, &mut tx, draft).await?;
+    s.commit(tx).await?;
+    Ok(true)
+}
+
+pub(super) async fn update(s: &SqliteStore, key: &KeyRecord, draft: &AuditDraft) -> Result<()> {
+    let mut tx = s.begin_write().await?;
+    check_name_free(s, &mut tx, &key.name, &key.key_uid).await?;
+    let done = sqlx::query(
+        "UPDATE keys SET name = ?3, ck_id = ?4, public = ?5, policy = ?6, \
+         next_rotation_at = ?7, updated_at = ?8 WHERE token_id = ?1 AND key_uid = ?2",
+    )
+    .bind(&s.token_id)
+    .bind(&key.key_uid)
+    .bind(&key.name)
+    .bind(&key.ck_id)
+    .bind(&key.public)
+    .bind(&key.policy)
+    .bind(key.next_rotation_at)
+    .bind(key.updated_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(s.err("update key"))?;
+    if done.rows_affected() == 0 {
+        return Err(no_object());
+    }
+    audit::append(s, &mut tx, draft).await?;
+    s.commit(tx).await
+}
+
+pub(super) async fn delete(s: &SqliteStore, key_uid: &str, draft: &AuditDraft) -> Result<()> {
+    let mut tx = s.begin_write().await?;
+    // ON DELETE CASCADE removes the versions; secure_delete zeroes their material.
+    let done = sqlx::query("DELETE FROM keys WHERE token_id = ?1 AND key_uid = ?2")
+        .bind(&s.token_id)
+        .bind(key_uid)
+        .execute(&mut *tx)
+        .await
+        .map_err(s.err("delete key"))?;
+    if done.rows_affected() == 0 {
+        return Err(no_object());
+    }
+    audit::append(s, &mut tx, draft).await?;
+    s.commit(tx).await?;
+    s.checkpoint_after_erase().await;
+    Ok(())
+}
