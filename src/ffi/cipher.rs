@@ -3,10 +3,18 @@
 use cryptoki_sys as sys;
 use sys::{CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV, CK_SESSION_HANDLE, CK_ULONG};
 
-use super::entry::call;
+use super::entry::{call, or_end};
 use super::mechanism::{parse, Purpose};
 use super::ptr;
+use crate::token::ops_cipher::OpSlot;
 use crate::token::session::OpKind;
+
+fn slot_of(kind: OpKind) -> OpSlot {
+    match kind {
+        OpKind::Encrypt => OpSlot::Encrypt,
+        OpKind::Decrypt => OpSlot::Decrypt,
+    }
+}
 
 unsafe fn init(
     name: &'static str,
@@ -31,8 +39,10 @@ unsafe fn single(
     pul_out: *mut CK_ULONG,
 ) -> CK_RV {
     call(name, |lib| {
-        let input = unsafe { ptr::bytes(p_in, in_len) }?;
-        let mut out = unsafe { ptr::output(p_out, pul_out) }?;
+        let input = or_end(lib, h, slot_of(kind), unsafe { ptr::bytes(p_in, in_len) })?;
+        let mut out = or_end(lib, h, slot_of(kind), unsafe {
+            ptr::output(p_out, pul_out)
+        })?;
         lib.cipher_single(h, kind, input, &mut out)
     })
 }
@@ -47,8 +57,10 @@ unsafe fn update(
     pul_out: *mut CK_ULONG,
 ) -> CK_RV {
     call(name, |lib| {
-        let input = unsafe { ptr::bytes(p_in, in_len) }?;
-        let mut out = unsafe { ptr::output(p_out, pul_out) }?;
+        let input = or_end(lib, h, slot_of(kind), unsafe { ptr::bytes(p_in, in_len) })?;
+        let mut out = or_end(lib, h, slot_of(kind), unsafe {
+            ptr::output(p_out, pul_out)
+        })?;
         lib.cipher_update(h, kind, input, &mut out)
     })
 }
@@ -61,7 +73,9 @@ unsafe fn finish(
     pul_out: *mut CK_ULONG,
 ) -> CK_RV {
     call(name, |lib| {
-        let mut out = unsafe { ptr::output(p_out, pul_out) }?;
+        let mut out = or_end(lib, h, slot_of(kind), unsafe {
+            ptr::output(p_out, pul_out)
+        })?;
         lib.cipher_final(h, kind, &mut out)
     })
 }

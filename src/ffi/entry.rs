@@ -34,3 +34,17 @@ pub fn call_raw(name: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
 pub fn call(name: &'static str, f: impl FnOnce(&Library) -> Result<()>) -> CK_RV {
     call_raw(name, || library::with(f))
 }
+
+/// Passes `r` through, first ending the session's `which` operation when
+/// it is an error: argument errors end an operation like any other error.
+pub fn or_end<T>(
+    lib: &Library,
+    h: cryptoki_sys::CK_SESSION_HANDLE,
+    which: crate::token::ops_cipher::OpSlot,
+    r: Result<T>,
+) -> Result<T> {
+    if r.is_err() {
+        lib.end_operation(h, which);
+    }
+    r
+}

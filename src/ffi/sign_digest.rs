@@ -3,9 +3,10 @@
 use cryptoki_sys as sys;
 use sys::{CK_MECHANISM, CK_OBJECT_HANDLE, CK_RV, CK_SESSION_HANDLE, CK_ULONG};
 
-use super::entry::call;
+use super::entry::{call, or_end};
 use super::mechanism::{parse, Purpose};
 use super::ptr;
+use crate::token::ops_cipher::OpSlot;
 use crate::token::ops_sign::MacKind;
 
 /// `C_DigestInit`; a NULL mechanism cancels.
@@ -33,8 +34,8 @@ pub unsafe extern "C" fn C_Digest(
     pul: *mut CK_ULONG,
 ) -> CK_RV {
     call("C_Digest", |lib| {
-        let data = unsafe { ptr::bytes(p, len) }?;
-        let mut out = unsafe { ptr::output(p_out, pul) }?;
+        let data = or_end(lib, h, OpSlot::Digest, unsafe { ptr::bytes(p, len) })?;
+        let mut out = or_end(lib, h, OpSlot::Digest, unsafe { ptr::output(p_out, pul) })?;
         lib.digest(h, data, &mut out)
     })
 }
@@ -46,7 +47,7 @@ pub unsafe extern "C" fn C_Digest(
 #[no_mangle]
 pub unsafe extern "C" fn C_DigestUpdate(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_ULONG) -> CK_RV {
     call("C_DigestUpdate", |lib| {
-        let data = unsafe { ptr::bytes(p, len) }?;
+        let data = or_end(lib, h, OpSlot::Digest, unsafe { ptr::bytes(p, len) })?;
         lib.digest_update(h, data)
     })
 }
@@ -71,7 +72,7 @@ pub unsafe extern "C" fn C_DigestFinal(
     pul: *mut CK_ULONG,
 ) -> CK_RV {
     call("C_DigestFinal", |lib| {
-        let mut out = unsafe { ptr::output(p_out, pul) }?;
+        let mut out = or_end(lib, h, OpSlot::Digest, unsafe { ptr::output(p_out, pul) })?;
         lib.digest_final(h, &mut out)
     })
 }
@@ -105,8 +106,8 @@ pub unsafe extern "C" fn C_Sign(
     pul: *mut CK_ULONG,
 ) -> CK_RV {
     call("C_Sign", |lib| {
-        let data = unsafe { ptr::bytes(p, len) }?;
-        let mut out = unsafe { ptr::output(p_sig, pul) }?;
+        let data = or_end(lib, h, OpSlot::Sign, unsafe { ptr::bytes(p, len) })?;
+        let mut out = or_end(lib, h, OpSlot::Sign, unsafe { ptr::output(p_sig, pul) })?;
         lib.sign(h, Some(data), &mut out)
     })
 }
@@ -118,7 +119,7 @@ pub unsafe extern "C" fn C_Sign(
 #[no_mangle]
 pub unsafe extern "C" fn C_SignUpdate(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_ULONG) -> CK_RV {
     call("C_SignUpdate", |lib| {
-        let data = unsafe { ptr::bytes(p, len) }?;
+        let data = or_end(lib, h, OpSlot::Sign, unsafe { ptr::bytes(p, len) })?;
         lib.mac_update(h, MacKind::Sign, data)
     })
 }
@@ -134,7 +135,7 @@ pub unsafe extern "C" fn C_SignFinal(
     pul: *mut CK_ULONG,
 ) -> CK_RV {
     call("C_SignFinal", |lib| {
-        let mut out = unsafe { ptr::output(p_sig, pul) }?;
+        let mut out = or_end(lib, h, OpSlot::Sign, unsafe { ptr::output(p_sig, pul) })?;
         lib.sign(h, None, &mut out)
     })
 }
@@ -168,8 +169,10 @@ pub unsafe extern "C" fn C_Verify(
     sig_len: CK_ULONG,
 ) -> CK_RV {
     call("C_Verify", |lib| {
-        let data = unsafe { ptr::bytes(p, len) }?;
-        let sig = unsafe { ptr::bytes(p_sig, sig_len) }?;
+        let data = or_end(lib, h, OpSlot::Verify, unsafe { ptr::bytes(p, len) })?;
+        let sig = or_end(lib, h, OpSlot::Verify, unsafe {
+            ptr::bytes(p_sig, sig_len)
+        })?;
         lib.verify(h, Some(data), sig)
     })
 }
@@ -181,7 +184,7 @@ pub unsafe extern "C" fn C_Verify(
 #[no_mangle]
 pub unsafe extern "C" fn C_VerifyUpdate(h: CK_SESSION_HANDLE, p: *mut u8, len: CK_ULONG) -> CK_RV {
     call("C_VerifyUpdate", |lib| {
-        let data = unsafe { ptr::bytes(p, len) }?;
+        let data = or_end(lib, h, OpSlot::Verify, unsafe { ptr::bytes(p, len) })?;
         lib.mac_update(h, MacKind::Verify, data)
     })
 }
@@ -197,7 +200,9 @@ pub unsafe extern "C" fn C_VerifyFinal(
     sig_len: CK_ULONG,
 ) -> CK_RV {
     call("C_VerifyFinal", |lib| {
-        let sig = unsafe { ptr::bytes(p_sig, sig_len) }?;
+        let sig = or_end(lib, h, OpSlot::Verify, unsafe {
+            ptr::bytes(p_sig, sig_len)
+        })?;
         lib.verify(h, None, sig)
     })
 }

@@ -111,6 +111,7 @@ impl Slot {
         self.login.store(LOGIN_PUBLIC, Ordering::Release);
         self.set_unlocked(None);
         self.objects.forget_secrets();
+        self.objects.remove_private_session_objects();
         tracing::info!(slot = self.id, "logged out");
         Ok(())
     }

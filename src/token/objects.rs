@@ -291,6 +291,24 @@ impl ObjectTable {
         }
     }
 
+    /// Removes every private session object (on logout, as PKCS#11 says).
+    pub fn remove_private_session_objects(&self) {
+        let mut g = self.inner.write();
+        let doomed: Vec<_> = g
+            .by_handle
+            .values()
+            .filter(|e| e.owner.is_some() && e.object.is_private())
+            .map(|e| e.handle)
+            .collect();
+        for h in &doomed {
+            g.take(*h);
+        }
+        drop(g);
+        if !doomed.is_empty() {
+            self.bump();
+        }
+    }
+
     /// Removes every token object (token re-initialised).
     pub fn clear_token_objects(&self) {
         let mut g = self.inner.write();

@@ -106,7 +106,41 @@ fn purpose(kind: OpKind) -> sys::CK_ATTRIBUTE_TYPE {
     }
 }
 
+/// Which single- or multi-part operation a pointer error must end.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OpSlot {
+    /// `C_Encrypt*`.
+    Encrypt,
+    /// `C_Decrypt*`.
+    Decrypt,
+    /// `C_Digest*`.
+    Digest,
+    /// `C_Sign*`.
+    Sign,
+    /// `C_Verify*`.
+    Verify,
+}
+
 impl Library {
+    /// Ends an operation after an argument error found before it ran: the
+    /// specification says any error other than a short buffer ends it.
+    pub fn end_operation(&self, h: CK_SESSION_HANDLE, which: OpSlot) {
+        // A bad session handle has no operation to end.
+        let _ = self.with_session(h, |s| {
+            match which {
+                OpSlot::Encrypt => s.encrypt = None,
+                OpSlot::Decrypt => s.decrypt = None,
+                OpSlot::Digest => s.digest = None,
+                OpSlot::Sign => s.sign = None,
+                OpSlot::Verify => s.verify = None,
+            }
+            if matches!(which, OpSlot::Encrypt | OpSlot::Decrypt) {
+                s.pending = None;
+            }
+            Ok(())
+        });
+    }
+
     /// `C_EncryptInit`/`C_DecryptInit`; `None` cancels (PKCS#11 3.0).
     pub fn cipher_init(
         &self,
