@@ -58,6 +58,21 @@ fn open_store(rt: &AsyncRuntime, slot: &crate::config::SlotConfig) -> Result<Arc
     }
 }
 
+/// The policy new keys start from, with the config's `[defaults]` applied.
+fn default_policy(d: &crate::config::SlotDefaults) -> crate::keys::policy::Policy {
+    let mut p = crate::keys::policy::Policy::default();
+    if let Some(r) = d.rotation_period {
+        p.rotation_period_s = Some(r.as_secs().max(1));
+    }
+    if let Some(g) = d.grace_period {
+        p.grace_period_s = g.as_secs();
+    }
+    if let Some(r) = d.retention {
+        p.retention_s = r.as_secs();
+    }
+    p
+}
+
 /// `C_Initialize`: builds the library from configuration.
 pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
     let _g = INIT_LOCK.lock();
@@ -80,8 +95,9 @@ pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
     let rt = Arc::new(AsyncRuntime::new()?);
     let mut slots = Vec::with_capacity(config.slots.len());
     for sc in &config.slots {
-        let opened =
-            open_store(&rt, sc).and_then(|store| Slot::open(sc.clone(), store, rt.clone()));
+        let defaults = default_policy(&config.defaults);
+        let opened = open_store(&rt, sc)
+            .and_then(|store| Slot::open(sc.clone(), defaults, store, rt.clone()));
         match opened {
             Ok(slot) => slots.push(slot),
             Err(e) => {

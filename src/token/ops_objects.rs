@@ -437,8 +437,7 @@ fn set_rotating(
 
 /// The slot's default policy for new rotating keys, from `[defaults]`.
 fn default_policy(slot: &Slot) -> Policy {
-    let _ = slot;
-    Policy::default()
+    slot.default_policy.clone()
 }
 
 /// Renames key errors for the wrapping key to the wrapping-specific codes.

@@ -87,12 +87,15 @@ pub struct Slot {
     ivs: Mutex<HashMap<(String, u32), (u64, u64)>>,
     /// This process's identity in the manager's leader lease.
     pub holder: String,
+    /// Policy new rotating keys start from (`[defaults]` of the config).
+    pub default_policy: Policy,
 }
 
 impl Slot {
     /// Opens the slot's store and loads its token and objects.
     pub fn open(
         config: SlotConfig,
+        default_policy: Policy,
         store: Arc<dyn Store>,
         rt: Arc<AsyncRuntime>,
     ) -> Result<Arc<Slot>> {
@@ -119,6 +122,7 @@ impl Slot {
             counts: Mutex::new(HashMap::new()),
             ivs: Mutex::new(HashMap::new()),
             holder: format!("{}:{holder}", std::process::id()),
+            default_policy,
         });
         slot.reload_if_stale()?;
         slot.start_tasks();
