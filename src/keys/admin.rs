@@ -110,7 +110,7 @@ pub async fn rotate_now(slot: Arc<Slot>, name: String, reason: Reason) -> Result
     Ok(find(&slot, &name)?.key.active_version)
 }
 
-fn version_of<'a>(ring: &'a KeyRing, version: u32) -> Result<&'a VersionRecord> {
+fn version_of(ring: &KeyRing, version: u32) -> Result<&VersionRecord> {
     ring.versions
         .iter()
         .find(|v| v.version == version)

@@ -148,8 +148,7 @@ pub fn take_policy_attrs(
             continue;
         }
         let v = crate::object::ulong_from_native(&a.value)
-            .map_or_else(|| crate::error::rv(sys::CKR_ATTRIBUTE_VALUE_INVALID), Ok)?
-            as u64;
+            .map_or_else(|| crate::error::rv(sys::CKR_ATTRIBUTE_VALUE_INVALID), Ok)?;
         match a.kind {
             CKA_KEYROTOR_ROTATION_PERIOD => policy.rotation_period_s = (v > 0).then_some(v),
             CKA_KEYROTOR_GRACE_PERIOD => policy.grace_period_s = v,
