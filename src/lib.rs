@@ -7,6 +7,7 @@
 //! [`store`] (encrypted persistence).
 
 pub mod audit;
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -39,3 +39,35 @@ pub fn read_pin(var: &str, what: &str) -> Result<Zeroizing<String>> {
         line.trim_end_matches(['\n', '\r']).to_string(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_come_from_the_variable_then_the_file() {
+        // Variable names unique to this test: tests run in parallel threads.
+        std::env::set_var("KEYROTOR_CLI_TEST_PIN", "1234");
+        assert_eq!(
+            read_pin("KEYROTOR_CLI_TEST_PIN", "PIN")
+                .expect("env")
+                .as_str(),
+            "1234"
+        );
+        let dir = std::env::temp_dir().join(format!("keyrotor-pin-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("pin");
+        std::fs::write(&file, "s3cret\n").expect("write");
+        std::env::set_var("KEYROTOR_CLI_TEST_PIN2_FILE", &file);
+        assert_eq!(
+            read_pin("KEYROTOR_CLI_TEST_PIN2", "PIN")
+                .expect("file")
+                .as_str(),
+            "s3cret"
+        );
+        std::env::set_var("KEYROTOR_CLI_TEST_PIN3_FILE", dir.join("missing"));
+        let e = read_pin("KEYROTOR_CLI_TEST_PIN3", "PIN").err();
+        assert!(matches!(&e, Some(Error::Config(m)) if m.contains("KEYROTOR_CLI_TEST_PIN3_FILE")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

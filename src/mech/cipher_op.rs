@@ -12,7 +12,6 @@ use zeroize::Zeroizing;
 use super::envelope;
 use super::key::KeyMaterial;
 use super::primitives::block_modes::{BlockCipherStream, BlockMode};
-use super::primitives::gcm;
 use super::ring::{KeyRef, RingKeys};
 use super::{GcmParams, Mechanism};
 use crate::error::{rv, Error, Result};
@@ -86,14 +85,7 @@ fn seal_envelope(
         .map_or_else(|| rv(sys::CKR_BUFFER_TOO_SMALL), Ok)?;
     dst[..envelope::HEADER_LEN].copy_from_slice(&header);
     dst[envelope::HEADER_LEN..head].copy_from_slice(iv);
-    let n = gcm::encrypt(
-        key.aes()?,
-        iv,
-        &full_aad,
-        input,
-        envelope::TAG_LEN,
-        &mut dst[head..],
-    )?;
+    let n = key.gcm_encrypt(iv, &full_aad, input, envelope::TAG_LEN, &mut dst[head..])?;
     Ok(head + n)
 }
 
@@ -109,14 +101,7 @@ fn open_envelope(
     let mut full_aad = Vec::with_capacity(env.header.len() + aad.len());
     full_aad.extend_from_slice(env.header);
     full_aad.extend_from_slice(aad);
-    let n = gcm::decrypt(
-        key.aes()?,
-        env.iv,
-        &full_aad,
-        env.sealed,
-        envelope::TAG_LEN,
-        out,
-    )?;
+    let n = key.gcm_decrypt(env.iv, &full_aad, env.sealed, envelope::TAG_LEN, out)?;
     Ok((env.version, n))
 }
 
@@ -261,23 +246,15 @@ impl CipherOp {
     fn run_buffered(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         match &self.kind {
             Kind::Gcm { key, params } => {
-                let k = key.aes()?;
                 if self.encrypt {
-                    gcm::encrypt(k, &params.iv, &params.aad, input, params.tag_len, out)
+                    key.gcm_encrypt(&params.iv, &params.aad, input, params.tag_len, out)
                 } else {
-                    gcm::decrypt(k, &params.iv, &params.aad, input, params.tag_len, out)
+                    key.gcm_decrypt(&params.iv, &params.aad, input, params.tag_len, out)
                 }
             }
             Kind::GcmTrial { candidates, params } => {
                 for (version, key) in candidates {
-                    match gcm::decrypt(
-                        key.aes()?,
-                        &params.iv,
-                        &params.aad,
-                        input,
-                        params.tag_len,
-                        out,
-                    ) {
+                    match key.gcm_decrypt(&params.iv, &params.aad, input, params.tag_len, out) {
                         Ok(n) => {
                             self.used_version = Some(*version);
                             return Ok(n);

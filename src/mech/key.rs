@@ -1,5 +1,6 @@
-//! Plaintext key material as operations use it: the raw bytes plus the
-//! prepared cipher state, built once so the hot path does no key schedule.
+//! Key material as operations use it: either plaintext bytes with the
+//! prepared cipher state (software keys; built once so the hot path does no
+//! key schedule), or a reference to a key inside a device backend.
 
 use std::sync::Arc;
 
@@ -7,12 +8,25 @@ use cryptoki_sys as sys;
 use zeroize::Zeroizing;
 
 use super::primitives::aes_key::AesKey;
+use super::primitives::gcm;
+use crate::backend::KeyBackend;
 use crate::error::{rv, Result};
+
+enum Secret {
+    Soft {
+        raw: Zeroizing<Vec<u8>>,
+        aes: Option<Arc<AesKey>>,
+    },
+    Device {
+        backend: Arc<dyn KeyBackend>,
+        reference: Zeroizing<Vec<u8>>,
+    },
+}
 
 /// Unsealed secret of a key or data object. Zeroized on drop.
 pub struct KeyMaterial {
-    raw: Zeroizing<Vec<u8>>,
-    aes: Option<Arc<AesKey>>,
+    secret: Secret,
+    key_type: Option<sys::CK_KEY_TYPE>,
 }
 
 impl KeyMaterial {
@@ -22,25 +36,90 @@ impl KeyMaterial {
             Some(sys::CKK_AES) => Some(Arc::new(AesKey::new(&raw)?)),
             _ => None,
         };
-        Ok(KeyMaterial { raw, aes })
+        Ok(KeyMaterial {
+            secret: Secret::Soft { raw, aes },
+            key_type,
+        })
     }
 
-    /// The prepared AES key; `CKR_KEY_TYPE_INCONSISTENT` for other key types.
-    pub fn aes(&self) -> Result<&Arc<AesKey>> {
-        match &self.aes {
-            Some(k) => Ok(k),
-            None => rv(sys::CKR_KEY_TYPE_INCONSISTENT),
+    /// A key living inside `backend`, named by `reference`.
+    pub fn device(
+        backend: Arc<dyn KeyBackend>,
+        key_type: Option<sys::CK_KEY_TYPE>,
+        reference: Zeroizing<Vec<u8>>,
+    ) -> KeyMaterial {
+        KeyMaterial {
+            secret: Secret::Device { backend, reference },
+            key_type,
         }
     }
 
-    /// The raw secret bytes (for HMAC keys, wrapping and extractable reads).
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
+    /// The prepared AES key of a software key; `CKR_KEY_TYPE_INCONSISTENT`
+    /// for other key types, `CKR_KEY_FUNCTION_NOT_PERMITTED` for device keys
+    /// (block modes are not offered on device slots).
+    pub fn aes(&self) -> Result<&Arc<AesKey>> {
+        match &self.secret {
+            Secret::Soft { aes: Some(k), .. } => Ok(k),
+            Secret::Soft { aes: None, .. } => rv(sys::CKR_KEY_TYPE_INCONSISTENT),
+            Secret::Device { .. } => rv(sys::CKR_KEY_FUNCTION_NOT_PERMITTED),
+        }
+    }
+
+    /// The raw secret bytes (HMAC keys, wrapping, extractable reads).
+    /// Device keys never leave the device: `CKR_KEY_UNEXTRACTABLE`.
+    pub fn raw(&self) -> Result<&[u8]> {
+        match &self.secret {
+            Secret::Soft { raw, .. } => Ok(raw),
+            Secret::Device { .. } => rv(sys::CKR_KEY_UNEXTRACTABLE),
+        }
+    }
+
+    /// AES-GCM encryption, in process or in the device.
+    pub fn gcm_encrypt(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        pt: &[u8],
+        tag_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize> {
+        match &self.secret {
+            Secret::Device { backend, reference } => {
+                backend.gcm_encrypt(reference, iv, aad, pt, tag_len, out)
+            }
+            Secret::Soft { .. } => gcm::encrypt(self.aes()?, iv, aad, pt, tag_len, out),
+        }
+    }
+
+    /// AES-GCM decryption, in process or in the device.
+    pub fn gcm_decrypt(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+        tag_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize> {
+        match &self.secret {
+            Secret::Device { backend, reference } => {
+                backend.gcm_decrypt(reference, iv, aad, ct, tag_len, out)
+            }
+            Secret::Soft { .. } => gcm::decrypt(self.aes()?, iv, aad, ct, tag_len, out),
+        }
     }
 
     /// A private copy with its own prepared state, so threads using the same
     /// key never share (and bounce) reference counts or cache lines.
-    pub fn deep_clone(&self, key_type: Option<sys::CK_KEY_TYPE>) -> Result<KeyMaterial> {
-        KeyMaterial::new(key_type, Zeroizing::new(self.raw.to_vec()))
+    pub fn deep_clone(&self) -> Result<KeyMaterial> {
+        match &self.secret {
+            Secret::Soft { raw, .. } => {
+                KeyMaterial::new(self.key_type, Zeroizing::new(raw.to_vec()))
+            }
+            Secret::Device { backend, reference } => Ok(KeyMaterial::device(
+                backend.clone(),
+                self.key_type,
+                Zeroizing::new(reference.to_vec()),
+            )),
+        }
     }
 }

@@ -27,7 +27,7 @@ impl MacOp {
     /// Starts a MAC of `mech` under `key`.
     pub fn new(mech: &Mechanism, key: &KeyMaterial) -> Result<MacOp> {
         let ctx = match mech {
-            Mechanism::Hmac(alg) => MacCtx::Hmac(HmacCtx::new(*alg, key.raw())),
+            Mechanism::Hmac(alg) => MacCtx::Hmac(HmacCtx::new(*alg, key.raw()?)),
             Mechanism::AesCmac => MacCtx::Cmac(CmacCtx::new(key.aes()?)),
             _ => return rv(sys::CKR_MECHANISM_INVALID),
         };

@@ -11,7 +11,7 @@ use once_cell::sync::Lazy;
 use zeroize::Zeroizing;
 
 use super::envelope;
-use super::primitives::{gcm, rng};
+use super::primitives::rng;
 use super::ring::KeyRef;
 use crate::error::{rv, Error, Result};
 
@@ -57,9 +57,6 @@ pub struct MessageOp {
 impl MessageOp {
     /// Starts a message context for `key`.
     pub fn new(key: KeyRef, encrypt: bool) -> Result<MessageOp> {
-        if let KeyRef::Plain(m) = &key {
-            m.aes()?;
-        }
         Ok(MessageOp {
             key,
             encrypt,
@@ -179,7 +176,7 @@ impl MessageOp {
         if self.encrypt {
             let (version, key) = self.key.encrypting()?;
             let mut tmp = Zeroizing::new(vec![0u8; n + tag_len]);
-            gcm::encrypt(key.aes()?, iv, aad, input, tag_len, &mut tmp)?;
+            key.gcm_encrypt(iv, aad, input, tag_len, &mut tmp)?;
             out.get_mut(..n)
                 .map_or_else(|| rv(sys::CKR_BUFFER_TOO_SMALL), Ok)?
                 .copy_from_slice(&tmp[..n]);
@@ -205,7 +202,7 @@ impl MessageOp {
             },
         };
         for (version, key) in candidates {
-            match gcm::decrypt(key.aes()?, iv, aad, &joined, tag_len, out) {
+            match key.gcm_decrypt(iv, aad, &joined, tag_len, out) {
                 Ok(got) => {
                     self.last_version = version;
                     return Ok(got);

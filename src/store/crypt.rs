@@ -1,13 +1,13 @@
 //! At-rest encryption for the store: the per-token master key ([`StorageKey`], the KEK), the
 //! AES-256-GCM sealing primitive bound to where a value lives, wrapping of the master key under a
-//! PIN ([`pin`]) and the data keys that seal stored fields ([`data_keys`]).
+//! PIN (`pin`) and the data keys that seal stored fields ([`data_keys`]).
 //!
 //! Key hierarchy: PIN --Argon2id--> PIN key --wraps--> master key (KEK) --seals--> data keys
 //! --seal--> object secrets and key-version material. Rotating the data key re-encrypts the
 //! fields in batches without anyone re-entering a PIN.
 //!
 //! Format 1, `0x01 || nonce (12) || ciphertext || tag (16)`, is what the master key seals
-//! directly (the PIN wrap inside [`pin`], data keys, and [`StorageKey::seal`], which the store no
+//! directly (the PIN wrap inside `pin`, data keys, and [`StorageKey::seal`], which the store no
 //! longer uses for fields). Its AAD binds a domain string, the format byte, the token id, the
 //! object uid and the field name, each length prefixed, so a sealed value copied into another
 //! row, object, field or token does not open. Format 2 (data keys) is described in [`data_keys`].

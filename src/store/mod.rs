@@ -35,10 +35,15 @@ pub use sqlite::SqliteStore;
 /// Missing rows: no token → `Error::Rv(CKR_TOKEN_NOT_RECOGNIZED)`; a missing object, key or
 /// key version (e.g. another process deleted it) → `Error::Rv(CKR_OBJECT_HANDLE_INVALID)`.
 ///
-/// Two safety rules hold for every version write, whatever the caller's row says: the
-/// counters (`encrypt_count`, `decrypt_count`, `iv_reserved`) never decrease, and material
-/// once erased (`sealed` NULL) never comes back. A process with a stale cache can therefore
-/// neither hand out an IV block twice nor resurrect a destroyed version.
+/// Two safety rules hold whenever a version row is replaced ([`Store::update_versions`], the
+/// old row in [`Store::rotate_key`]), whatever the caller's copy says: the counters
+/// (`encrypt_count`, `decrypt_count`, `iv_reserved`) never decrease, and `sealed` can only be
+/// erased (`None`), never set — material is written when the version is inserted and changed
+/// only by [`Store::replace_sealed`]. A process with a stale cache can therefore neither hand
+/// out an IV block twice, nor resurrect a destroyed version, nor undo a re-encryption.
+///
+/// Every write that stores a blob sealed under a data key (format 2) checks that the key is
+/// active or retiring; a retired or unknown key id → `Error::Store` (reload and seal again).
 #[async_trait]
 pub trait Store: Send + Sync {
     /// The token row, or `None` if the token was never initialised.
@@ -114,8 +119,9 @@ pub trait Store: Send + Sync {
         next_rotation_at: Option<i64>,
         audit: &AuditDraft,
     ) -> Result<bool>;
-    /// Replaces whole version rows of `key_uid` (lifecycle moves); `sealed: None` erases the
-    /// material (with SQLite's secure_delete and a WAL checkpoint). Appends every `audit` entry.
+    /// Replaces whole version rows of `key_uid` (lifecycle moves), under the two safety rules
+    /// above; `sealed: None` erases the material (SQLite's secure_delete zeroes it, and a WAL
+    /// checkpoint follows), `Some(_)` keeps what is stored. Appends every `audit` entry.
     async fn update_versions(
         &self,
         key_uid: &str,

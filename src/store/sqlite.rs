@@ -1,7 +1,7 @@
-//! The SQLite implementation of [`Store`]: file and directory permissions, connection
+//! The SQLite implementation of [`Store`](super::Store): file and directory permissions, connection
 //! settings (WAL, busy timeout, secure_delete), migrations and transaction helpers. The SQL of
 //! each group of operations lives in a child module (`token`, `data_keys`, `keys`, `versions`,
-//! `lease`, `audit`); the trait impl here only routes to them.
+//! `lease`, `audit`); the trait impl in `routes` only routes to them.
 //!
 //! Several processes may open the same file. Every write runs in a `BEGIN IMMEDIATE`
 //! transaction, which takes SQLite's write lock up front: two writers queue on the busy
@@ -12,23 +12,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use cryptoki_sys as sys;
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
-use super::{
-    AuditDraft, AuditEntry, DataKeyRecord, KeyRecord, ObjectRecord, PinRole, SealedRef, Store,
-    TokenRecord, VersionRecord, WrappedStorageKey,
-};
+use super::WrappedStorageKey;
 use crate::error::{Error, Result};
 
 mod audit;
 mod data_keys;
 mod keys;
 mod lease;
+mod routes;
 mod token;
 mod versions;
 
@@ -155,7 +152,7 @@ impl SqliteStore {
             Err(e) => Err(e),
         };
         if let Err(e) = ready {
-            store.close().await;
+            store.shutdown().await;
             return Err(e);
         }
         Ok(store)
@@ -322,161 +319,9 @@ fn is_busy(e: &sqlx::Error) -> bool {
         .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn load_token(&self) -> Result<Option<TokenRecord>> {
-        token::load_token(self).await
-    }
-
-    async fn init_token(
-        &self,
-        rec: &TokenRecord,
-        first_data_key: &DataKeyRecord,
-        audit: &AuditDraft,
-    ) -> Result<()> {
-        token::init_token(self, rec, first_data_key, audit).await
-    }
-
-    async fn set_pin(&self, role: PinRole, key: &WrappedStorageKey) -> Result<()> {
-        token::set_pin(self, role, key).await
-    }
-
-    async fn record_login_failure(&self, role: PinRole) -> Result<u32> {
-        token::record_login_failure(self, role).await
-    }
-
-    async fn reset_login_failures(&self, role: PinRole) -> Result<()> {
-        token::reset_login_failures(self, role).await
-    }
-
-    async fn insert_object(&self, rec: &ObjectRecord) -> Result<()> {
-        token::insert_object(self, rec).await
-    }
-
-    async fn update_object(&self, rec: &ObjectRecord) -> Result<()> {
-        token::update_object(self, rec).await
-    }
-
-    async fn delete_object(&self, uid: &str) -> Result<()> {
-        token::delete_object(self, uid).await
-    }
-
-    async fn load_objects(&self) -> Result<Vec<ObjectRecord>> {
-        token::load_objects(self).await
-    }
-
-    async fn load_data_keys(&self) -> Result<Vec<DataKeyRecord>> {
-        data_keys::load(self).await
-    }
-
-    async fn add_data_key(&self, rec: &DataKeyRecord, audit: &AuditDraft) -> Result<()> {
-        data_keys::add(self, rec, audit).await
-    }
-
-    async fn retire_data_key(&self, id: u32, audit: &AuditDraft) -> Result<()> {
-        data_keys::retire(self, id, audit).await
-    }
-
-    async fn sealed_rows(
-        &self,
-        after: Option<&SealedRef>,
-        limit: usize,
-    ) -> Result<Vec<(SealedRef, Vec<u8>)>> {
-        data_keys::sealed_rows(self, after, limit).await
-    }
-
-    async fn replace_sealed(&self, r: &SealedRef, old: &[u8], new: &[u8]) -> Result<bool> {
-        data_keys::replace_sealed(self, r, old, new).await
-    }
-
-    async fn create_key(
-        &self,
-        key: &KeyRecord,
-        first: &VersionRecord,
-        audit: &AuditDraft,
-    ) -> Result<()> {
-        keys::create(self, key, first, audit).await
-    }
-
-    async fn load_keys(&self) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
-        keys::load(self).await
-    }
-
-    async fn rotate_key(
-        &self,
-        key_uid: &str,
-        expected_active: u32,
-        new: &VersionRecord,
-        old_changes: &VersionRecord,
-        next_rotation_at: Option<i64>,
-        audit: &AuditDraft,
-    ) -> Result<bool> {
-        keys::rotate(
-            self,
-            key_uid,
-            expected_active,
-            new,
-            old_changes,
-            next_rotation_at,
-            audit,
-        )
-        .await
-    }
-
-    async fn update_versions(
-        &self,
-        key_uid: &str,
-        rows: &[VersionRecord],
-        audit: &[AuditDraft],
-    ) -> Result<()> {
-        versions::update(self, key_uid, rows, audit).await
-    }
-
-    async fn update_key(&self, key: &KeyRecord, audit: &AuditDraft) -> Result<()> {
-        keys::update(self, key, audit).await
-    }
-
-    async fn delete_key(&self, key_uid: &str, audit: &AuditDraft) -> Result<()> {
-        keys::delete(self, key_uid, audit).await
-    }
-
-    async fn add_counts(
-        &self,
-        key_uid: &str,
-        version: u32,
-        encrypts: u64,
-        decrypts: u64,
-    ) -> Result<()> {
-        versions::add_counts(self, key_uid, version, encrypts, decrypts).await
-    }
-
-    async fn reserve_ivs(&self, key_uid: &str, version: u32, n: u64) -> Result<u64> {
-        versions::reserve_ivs(self, key_uid, version, n).await
-    }
-
-    async fn try_lease(&self, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
-        lease::try_lease(self, holder, now_ms, ttl_ms).await
-    }
-
-    async fn release_lease(&self, holder: &str) -> Result<()> {
-        lease::release(self, holder).await
-    }
-
-    async fn lease_holder(&self) -> Result<Option<(String, i64)>> {
-        lease::holder(self).await
-    }
-
-    async fn append_audit(&self, draft: &AuditDraft) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        audit::append(self, &mut tx, draft).await?;
-        self.commit(tx).await
-    }
-
-    async fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
-        audit::entries(self).await
-    }
-
-    async fn generation(&self) -> Result<u64> {
+impl SqliteStore {
+    /// The generation counter (see [`Store::generation`](super::Store::generation)).
+    async fn read_generation(&self) -> Result<u64> {
         let g: Option<i64> =
             sqlx::query_scalar("SELECT generation FROM store_generation WHERE token_id = ?1")
                 .bind(&self.token_id)
@@ -492,7 +337,8 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn close(&self) {
+    /// Closes the pool and waits for its worker threads (see [`Store::close`](super::Store::close)).
+    async fn shutdown(&self) {
         // sqlx 0.8's Pool::close can return early: closing an idle connection hands back a
         // semaphore permit it never held, so its final "wait for every permit" can succeed
         // while a just-used connection is still on its way back to the idle queue (a spawned

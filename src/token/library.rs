@@ -97,7 +97,7 @@ pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
     for sc in &config.slots {
         let defaults = default_policy(&config.defaults);
         let opened = open_store(&rt, sc)
-            .and_then(|store| Slot::open(sc.clone(), defaults, store, rt.clone()));
+            .and_then(|store| Slot::open(sc.clone(), defaults, None, store, rt.clone()));
         match opened {
             Ok(slot) => slots.push(slot),
             Err(e) => {

@@ -108,10 +108,12 @@ impl ObjectEntry {
         }
     }
 
-    /// The plaintext secret, unsealing it with `unseal` on first use.
+    /// The plaintext secret (or device reference), unsealing it with
+    /// `unseal` and preparing it with `build` on first use.
     pub fn material(
         &self,
         unseal: impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>>,
+        build: impl FnOnce(Zeroizing<Vec<u8>>) -> Result<KeyMaterial>,
     ) -> Result<Arc<KeyMaterial>> {
         self.material
             .get_or_try_init(|| {
@@ -120,7 +122,7 @@ impl ObjectEntry {
                     (None, Some(sealed)) => unseal(sealed)?,
                     (None, None) => return rv(sys::CKR_KEY_TYPE_INCONSISTENT),
                 };
-                Ok(Arc::new(KeyMaterial::new(self.object.key_type(), raw)?))
+                Ok(Arc::new(build(raw)?))
             })
             .cloned()
     }

@@ -179,7 +179,7 @@ impl Library {
                         return Ok(AttrAnswer::Sensitive);
                     }
                     return Ok(AttrAnswer::Value(Zeroizing::new(
-                        c.slot.material(&e)?.raw().to_vec(),
+                        c.slot.material(&e)?.raw()?.to_vec(),
                     )));
                 }
                 Ok(match e.object.get(kind) {
@@ -344,7 +344,7 @@ impl Library {
             }
         }
         let material = c.slot.material(&e)?;
-        let raw = material.raw();
+        let raw = material.raw()?;
         let len = if padded {
             raw.len().div_ceil(8) * 8 + 8
         } else {
@@ -459,7 +459,7 @@ fn with_secret(slot: &Slot, e: &ObjectEntry) -> Result<Object> {
         return Ok(e.object.clone());
     }
     let mut obj = e.object.clone();
-    obj.set_secret(Zeroizing::new(slot.material(e)?.raw().to_vec()))?;
+    obj.set_secret(Zeroizing::new(slot.material(e)?.raw()?.to_vec()))?;
     Ok(obj)
 }
 

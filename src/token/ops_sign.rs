@@ -87,7 +87,7 @@ impl Library {
             }
             let material = s.slot.material(&entry)?;
             op.multi = true;
-            op.update(material.raw());
+            op.update(material.raw()?);
             s.digest = Some(op);
             Ok(())
         })

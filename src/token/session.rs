@@ -16,7 +16,6 @@ use super::slot::{Slot, LOGIN_SO, LOGIN_USER};
 use crate::error::{rv, Result};
 use crate::keys::lifecycle::{self, State};
 use crate::mech::cipher_op::CipherOp;
-use crate::mech::key::KeyMaterial;
 use crate::mech::mac_op::{DigestOp, MacOp};
 use crate::mech::message_op::MessageOp;
 use crate::mech::ring::{refusal, KeyRef, RingKeys, RingVersion};
@@ -292,7 +291,7 @@ impl Session {
                     }
                 }
                 let shared = self.slot.material(&entry)?;
-                let own = Arc::new(shared.deep_clone(entry.object.key_type())?);
+                let own = Arc::new(shared.deep_clone()?);
                 (
                     KeyRef::Plain(own),
                     Some(Arc::from(r.key_uid.as_str())),
@@ -301,11 +300,7 @@ impl Session {
             }
             None => {
                 let shared = self.slot.material(&entry)?;
-                (
-                    KeyRef::Plain(Arc::new(shared.deep_clone(entry.object.key_type())?)),
-                    None,
-                    None,
-                )
+                (KeyRef::Plain(Arc::new(shared.deep_clone()?)), None, None)
             }
         };
         usage.permit(purpose, mech, key_type)?;
@@ -340,7 +335,11 @@ impl Session {
             let material = match &v.sealed {
                 Some(sealed) if usage.encrypt || usage.decrypt || usage.rewrap => {
                     let raw = self.slot.unseal(&v.version_uid, sealed)?;
-                    Some(Arc::new(KeyMaterial::new(Some(sys::CKK_AES), raw)?))
+                    Some(Arc::new(self.slot.key_material(
+                        Some(sys::CKK_AES),
+                        raw,
+                        true,
+                    )?))
                 }
                 _ => None,
             };

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::objects::{LoadedObject, ObjectEntry, ObjectTable, RotRef};
 use super::runtime::AsyncRuntime;
+use crate::backend::KeyBackend;
 use crate::config::SlotConfig;
 use crate::error::{rv, Error, Result};
 use crate::keys::objects::{current_object, version_object};
@@ -89,6 +90,8 @@ pub struct Slot {
     pub holder: String,
     /// Policy new rotating keys start from (`[defaults]` of the config).
     pub default_policy: Policy,
+    /// The device that holds this slot's keys; `None` for software.
+    pub backend: Option<Arc<dyn KeyBackend>>,
 }
 
 impl Slot {
@@ -96,6 +99,7 @@ impl Slot {
     pub fn open(
         config: SlotConfig,
         default_policy: Policy,
+        backend: Option<Arc<dyn KeyBackend>>,
         store: Arc<dyn Store>,
         rt: Arc<AsyncRuntime>,
     ) -> Result<Arc<Slot>> {
@@ -123,6 +127,7 @@ impl Slot {
             ivs: Mutex::new(HashMap::new()),
             holder: format!("{}:{holder}", std::process::id()),
             default_policy,
+            backend,
         });
         slot.reload_if_stale()?;
         slot.start_tasks();
@@ -369,9 +374,70 @@ impl Slot {
         self.unlocked()?.data.open(&self.aad(uid), sealed)
     }
 
-    /// The plaintext material of an entry (unsealing on first use).
+    /// The material of an entry (unsealing on first use).
     pub fn material(&self, e: &ObjectEntry) -> Result<Arc<KeyMaterial>> {
-        e.material(|sealed| self.unseal(&e.seal_uid, sealed))
+        let key_type = e.object.key_type();
+        let device = e.rot.is_some();
+        e.material(
+            |sealed| self.unseal(&e.seal_uid, sealed),
+            |raw| self.key_material(key_type, raw, device),
+        )
+    }
+
+    /// Prepares unsealed bytes as key material: on a device slot the bytes
+    /// of a rotating key's version are the device's reference to the key.
+    pub fn key_material(
+        &self,
+        key_type: Option<sys::CK_KEY_TYPE>,
+        raw: Zeroizing<Vec<u8>>,
+        device: bool,
+    ) -> Result<KeyMaterial> {
+        match (&self.backend, device) {
+            (Some(b), true) => Ok(KeyMaterial::device(b.clone(), key_type, raw)),
+            _ => KeyMaterial::new(key_type, raw),
+        }
+    }
+
+    /// New key material for a version of a rotating key, as the bytes to
+    /// seal: random bytes in software, a fresh device key's reference on a
+    /// device slot.
+    pub fn new_version_secret(
+        &self,
+        label: &str,
+        id: &[u8],
+        len: usize,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        match &self.backend {
+            Some(b) => Ok(Zeroizing::new(b.generate_aes(label, id, len)?)),
+            None => {
+                let mut secret = Zeroizing::new(vec![0u8; len]);
+                crate::mech::primitives::rng::fill(&mut secret)?;
+                Ok(secret)
+            }
+        }
+    }
+
+    /// Erases a version's material in the device before the store forgets
+    /// its reference (software material is erased by the store alone).
+    pub fn erase_in_device(&self, v: &VersionRecord) -> Result<()> {
+        if let (Some(b), Some(sealed)) = (&self.backend, &v.sealed) {
+            let reference = self.unseal(&v.version_uid, sealed)?;
+            b.destroy(&reference)?;
+        }
+        Ok(())
+    }
+
+    /// Mechanisms this slot offers (a device slot only what its device does).
+    pub fn mechanisms(&self) -> Vec<&'static crate::mech::registry::MechInfo> {
+        let all = crate::mech::registry::SOFTWARE.iter();
+        match &self.backend {
+            None => all.collect(),
+            Some(b) => {
+                let offered = b.mechanisms();
+                all.filter(|m| offered.contains(&m.mech) || m.flags & sys::CKF_DIGEST != 0)
+                    .collect()
+            }
+        }
     }
 
     /// Writes a new token object to the store and adds it to the table.

@@ -70,7 +70,8 @@ fn hash_binds_every_field_and_the_token() {
     let h = base.hash;
     assert_eq!(entry_hash("tok", &base), h);
     assert_ne!(entry_hash("tok2", &base), h);
-    let variants: Vec<Box<dyn Fn(&mut AuditEntry)>> = vec![
+    type Change = Box<dyn Fn(&mut AuditEntry)>;
+    let variants: Vec<Change> = vec![
         Box::new(|e| e.seq += 1),
         Box::new(|e| e.at += 1),
         Box::new(|e| e.actor.push('x')),

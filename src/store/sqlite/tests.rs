@@ -6,6 +6,14 @@ use std::sync::Arc;
 
 use super::*;
 use crate::store::crypt::{wrap_with_pin, KdfParams, SealAad, StorageKey};
+use crate::store::{
+    AuditDraft, DataKeyRecord, DataKeys, KeyRecord, ObjectRecord, PinRole, Store, TokenRecord,
+};
+
+mod audit_log;
+mod data_keys;
+mod keys;
+mod lease;
 
 /// Cheap KDF parameters so tests stay fast.
 const FAST: KdfParams = KdfParams {
@@ -23,6 +31,23 @@ fn token(key: &StorageKey, token_id: &str, label: &str) -> TokenRecord {
         so_failures: 0,
         user_failures: 0,
         initialized_at: 1_700_000_000,
+    }
+}
+
+/// The first data key of a token, sealed under its master key `key`.
+fn data_key(key: &StorageKey, token_id: &str) -> DataKeyRecord {
+    DataKeys::new_key(key, token_id, 1).unwrap().0
+}
+
+/// An audit draft with a fixed time and an empty JSON detail.
+fn draft(event: &str) -> AuditDraft {
+    AuditDraft {
+        at: 1_700_000_000_000,
+        actor: "test".into(),
+        event: event.into(),
+        key_name: None,
+        version: None,
+        detail: "{}".into(),
     }
 }
 
@@ -44,7 +69,11 @@ async fn fresh(dir: &tempfile::TempDir) -> (SqliteStore, StorageKey) {
         .unwrap();
     let key = StorageKey::generate().unwrap();
     store
-        .init_token(&token(&key, "tok", "first"))
+        .init_token(
+            &token(&key, "tok", "first"),
+            &data_key(&key, "tok"),
+            &draft("token.init"),
+        )
         .await
         .unwrap();
     (store, key)
@@ -61,7 +90,10 @@ async fn token_round_trip_and_init_wipes_objects() {
     let mut rec = token(&key, "tok", "first");
     rec.user_key = Some(wrap_with_pin(&key, b"user", "tok", PinRole::User, FAST).unwrap());
     rec.user_failures = 2;
-    store.init_token(&rec).await.unwrap();
+    store
+        .init_token(&rec, &data_key(&key, "tok"), &draft("token.init"))
+        .await
+        .unwrap();
     assert_eq!(store.load_token().await.unwrap(), Some(rec.clone()));
 
     store
@@ -75,7 +107,10 @@ async fn token_round_trip_and_init_wipes_objects() {
     assert_eq!(store.load_objects().await.unwrap().len(), 2);
 
     let rec2 = token(&key, "tok", "second");
-    store.init_token(&rec2).await.unwrap();
+    store
+        .init_token(&rec2, &data_key(&key, "tok"), &draft("token.init"))
+        .await
+        .unwrap();
     assert!(store.load_objects().await.unwrap().is_empty());
     let loaded = store.load_token().await.unwrap().unwrap();
     assert_eq!(loaded.label, "second");
@@ -184,7 +219,14 @@ async fn generation_bumps_once_per_write() {
         expect += 1;
         assert_eq!(g, expect);
     };
-    store.init_token(&token(&key, "tok", "l")).await.unwrap();
+    store
+        .init_token(
+            &token(&key, "tok", "l"),
+            &data_key(&key, "tok"),
+            &draft("token.init"),
+        )
+        .await
+        .unwrap();
     step(store.generation().await.unwrap());
     store.set_pin(PinRole::User, &w).await.unwrap();
     step(store.generation().await.unwrap());
@@ -201,7 +243,14 @@ async fn generation_bumps_once_per_write() {
     // A failed write does not bump it; re-initialising never moves it backwards.
     assert!(store.delete_object("a").await.is_err());
     assert_eq!(store.generation().await.unwrap(), 7);
-    store.init_token(&token(&key, "tok", "l")).await.unwrap();
+    store
+        .init_token(
+            &token(&key, "tok", "l"),
+            &data_key(&key, "tok"),
+            &draft("token.init"),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.generation().await.unwrap(), 8);
     store.close().await;
 }
@@ -217,7 +266,13 @@ async fn two_instances_see_each_others_writes() {
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let key = StorageKey::generate().unwrap();
-    a.init_token(&token(&key, "tok", "from-a")).await.unwrap();
+    a.init_token(
+        &token(&key, "tok", "from-a"),
+        &data_key(&key, "tok"),
+        &draft("token.init"),
+    )
+    .await
+    .unwrap();
     assert_eq!(b.load_token().await.unwrap().unwrap().label, "from-a");
     b.insert_object(&object("x", b"from-b", None))
         .await
@@ -235,7 +290,13 @@ async fn two_instances_see_each_others_writes() {
     let c = SqliteStore::open(&path, "other").await.unwrap();
     assert_eq!(c.load_token().await.unwrap(), None);
     assert_eq!(c.generation().await.unwrap(), 0);
-    c.init_token(&token(&key, "other", "c")).await.unwrap();
+    c.init_token(
+        &token(&key, "other", "c"),
+        &data_key(&key, "other"),
+        &draft("token.init"),
+    )
+    .await
+    .unwrap();
     c.insert_object(&object("x", b"other's", None))
         .await
         .unwrap();
@@ -340,7 +401,12 @@ async fn secrets_never_reach_the_files() {
     let mut rec = token(&key, "tok", "l");
     let user_pin = b"user-pin-7f3a9c";
     rec.user_key = Some(wrap_with_pin(&key, user_pin, "tok", PinRole::User, FAST).unwrap());
-    store.init_token(&rec).await.unwrap();
+    let (dk_rec, dk_key) = DataKeys::new_key(&key, "tok", 1).unwrap();
+    store
+        .init_token(&rec, &dk_rec, &draft("token.init"))
+        .await
+        .unwrap();
+    let dks = DataKeys::unlock(&key, "tok", &store.load_data_keys().await.unwrap()).unwrap();
 
     let secret = b"KNOWN-SECRET-KEY-MATERIAL-0123456789";
     let place = SealAad {
@@ -348,7 +414,7 @@ async fn secrets_never_reach_the_files() {
         object_uid: "k1",
         field: "value",
     };
-    let sealed = key.seal(&place, secret).unwrap();
+    let sealed = dks.seal(&place, secret).unwrap();
     store
         .insert_object(&object("k1", b"PUBLIC-LABEL-k1", Some(&sealed)))
         .await
@@ -357,7 +423,8 @@ async fn secrets_never_reach_the_files() {
     let check = |files: &[(String, Vec<u8>)]| {
         for (name, bytes) in files {
             assert!(!contains(bytes, secret), "plaintext secret in {name}");
-            assert!(!contains(bytes, key.as_array()), "storage key in {name}");
+            assert!(!contains(bytes, key.as_array()), "master key in {name}");
+            assert!(!contains(bytes, dk_key.as_array()), "data key in {name}");
             assert!(!contains(bytes, user_pin), "user PIN in {name}");
             assert!(!contains(bytes, b"so-pin"), "SO PIN in {name}");
         }
@@ -367,6 +434,7 @@ async fn secrets_never_reach_the_files() {
     let files = raw_files(&path);
     assert!(files.iter().any(|(_, b)| contains(b, &sealed)));
     assert!(files.iter().any(|(_, b)| contains(b, b"PUBLIC-LABEL-k1")));
+    assert!(files.iter().any(|(_, b)| contains(b, &dk_rec.sealed)));
     check(&files);
     store.close().await;
     // After close the WAL is checkpointed into the main file.
@@ -402,7 +470,14 @@ async fn creates_private_dirs_and_files() {
     let path = dir.path().join("a/b/keyrotor.sqlite");
     let store = SqliteStore::open(&path, "tok").await.unwrap();
     let key = StorageKey::generate().unwrap();
-    store.init_token(&token(&key, "tok", "l")).await.unwrap();
+    store
+        .init_token(
+            &token(&key, "tok", "l"),
+            &data_key(&key, "tok"),
+            &draft("token.init"),
+        )
+        .await
+        .unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir.path().join("a")), 0o700);
     assert_eq!(mode(&dir.path().join("a/b")), 0o700);

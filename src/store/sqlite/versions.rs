@@ -1,5 +1,5 @@
 //! SQL for key-version rows: mapping to and from [`VersionRecord`], inserting and replacing rows
-//! (with the never-decrease and never-resurrect rules), lifecycle updates, and the counters that
+//! (counters never decrease, material is only ever erased), lifecycle updates, and the counters that
 //! change without waking other processes (usage counts, IV reservations).
 
 use sqlx::query::Query;
@@ -21,13 +21,15 @@ const INSERT_SQL: &str = "INSERT INTO key_versions (token_id, key_uid, version, 
      compromised_at, sealed, encrypt_count, decrypt_count, iv_reserved) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
-/// Replaces a row, except that counters never decrease (a stale writer must not hand out an
-/// IV block twice) and erased material stays erased (a stale writer must not resurrect a
-/// destroyed version). In SET, column names refer to the row's values before the update.
+/// Replaces a row, except for two columns a writer with a stale copy could get wrong:
+/// counters never decrease (an IV block must never be handed out twice), and the material is
+/// only ever erased (`?14` NULL), never set: it is written once at insert and changed only by
+/// `replace_sealed`'s compare-and-swap, so a stale copy can neither resurrect a destroyed
+/// version nor undo a re-encryption. In SET, column names refer to the values before the update.
 const REPLACE_SQL: &str = "UPDATE key_versions SET version_uid = ?4, state = ?5, held = ?6, \
      created_at = ?7, activated_at = ?8, deactivated_at = ?9, grace_at = ?10, revoked_at = ?11, \
      destroyed_at = ?12, compromised_at = ?13, \
-     sealed = CASE WHEN sealed IS NULL THEN NULL ELSE ?14 END, \
+     sealed = CASE WHEN ?14 IS NULL THEN NULL ELSE sealed END, \
      encrypt_count = MAX(encrypt_count, ?15), decrypt_count = MAX(decrypt_count, ?16), \
      iv_reserved = MAX(iv_reserved, ?17) \
      WHERE token_id = ?1 AND key_uid = ?2 AND version = ?3";
@@ -117,14 +119,14 @@ pub(super) async fn insert(
     Ok(())
 }
 
-/// Replaces an existing version row inside the caller's transaction. Missing →
-/// `CKR_OBJECT_HANDLE_INVALID`.
+/// Replaces an existing version row inside the caller's transaction (see [`REPLACE_SQL`] for
+/// what is kept). Missing → `CKR_OBJECT_HANDLE_INVALID`. The row's blob is not checked against
+/// retired data keys: it is never stored.
 pub(super) async fn replace(
     s: &SqliteStore,
     conn: &mut SqliteConnection,
     v: &VersionRecord,
 ) -> Result<()> {
-    data_keys::guard_sealed(s, conn, v.sealed.as_deref()).await?;
     let done = bind_row(s, v, REPLACE_SQL)?
         .execute(&mut *conn)
         .await
