@@ -10,7 +10,6 @@ use super::entry::call;
 use super::general::LIBRARY_VERSION;
 use super::ptr;
 use crate::error::rv;
-use crate::mech::registry;
 use crate::token::library::Library;
 
 /// Writes `items` into a caller array with the two-call convention.
@@ -135,8 +134,12 @@ pub unsafe extern "C" fn C_GetMechanismList(
     pul: *mut CK_ULONG,
 ) -> CK_RV {
     call("C_GetMechanismList", |lib| {
-        lib.slot(slot)?;
-        let mechs: Vec<CK_MECHANISM_TYPE> = registry::SOFTWARE.iter().map(|m| m.mech).collect();
+        let mechs: Vec<CK_MECHANISM_TYPE> = lib
+            .slot(slot)?
+            .mechanisms()
+            .iter()
+            .map(|m| m.mech)
+            .collect();
         unsafe { write_list(p, pul, &mechs) }
     })
 }
@@ -152,8 +155,11 @@ pub unsafe extern "C" fn C_GetMechanismInfo(
     p_info: *mut CK_MECHANISM_INFO,
 ) -> CK_RV {
     call("C_GetMechanismInfo", |lib| {
-        lib.slot(slot)?;
-        let m = registry::find(mech).map_or_else(|| rv(sys::CKR_MECHANISM_INVALID), Ok)?;
+        let offered = lib.slot(slot)?.mechanisms();
+        let m = offered
+            .iter()
+            .find(|m| m.mech == mech)
+            .map_or_else(|| rv(sys::CKR_MECHANISM_INVALID), Ok)?;
         let info = unsafe { ptr::out(p_info) }?;
         info.ulMinKeySize = m.min_key as CK_ULONG;
         info.ulMaxKeySize = m.max_key as CK_ULONG;

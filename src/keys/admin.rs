@@ -46,12 +46,18 @@ pub async fn create(slot: Arc<Slot>, mut object: Object, policy: Policy) -> Resu
     if slot.rings().iter().any(|r| r.key.name == name) {
         return rv(sys::CKR_ATTRIBUTE_VALUE_INVALID);
     }
-    let secret = object
-        .secret_value()
-        .map(|v| Zeroizing::new(v.to_vec()))
-        .map_or_else(|| rv(sys::CKR_GENERAL_ERROR), Ok)?;
     let key_uid = manager::new_uid()?;
     let version_uid = manager::new_uid()?;
+    let secret = match (&slot.backend, object.secret_value()) {
+        // On a device slot the key is made inside the device instead.
+        (Some(_), _) => slot.new_version_secret(
+            &manager::device_label(&name, 1),
+            manager::device_id(&key_uid, 1).as_bytes(),
+            object.value_len().unwrap_or(32),
+        )?,
+        (None, Some(v)) => Zeroizing::new(v.to_vec()),
+        (None, None) => return rv(sys::CKR_GENERAL_ERROR),
+    };
     let sealed = slot.seal(&version_uid, &secret)?;
     object.drop_secret();
     object.set_unique_id(&key_uid);
@@ -198,6 +204,9 @@ pub async fn destroy(slot: Arc<Slot>, name: String, version: Option<u32>) -> Res
     slot.clone().reload().await?;
     let ring = find(&slot, &name)?;
     let Some(v) = version else {
+        for row in &ring.versions {
+            slot.erase_in_device(row)?;
+        }
         let audit = slot.draft(
             "key.destroyed",
             Some(&name),
@@ -213,6 +222,7 @@ pub async fn destroy(slot: Arc<Slot>, name: String, version: Option<u32>) -> Res
         return Err(Error::Rv(sys::CKR_ACTION_PROHIBITED));
     }
     let mut row = version_of(&ring, v)?.clone();
+    slot.erase_in_device(&row)?;
     lifecycle::apply(&mut row, State::Destroyed, clock::now_ms());
     write_versions(
         slot,

@@ -13,7 +13,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde_json::json;
-use zeroize::Zeroizing;
 
 use super::clock;
 use super::lifecycle::{self, State};
@@ -98,6 +97,13 @@ pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
         for v in versions.iter().filter(|v| v.version != key.active_version) {
             let newer = versions.iter().filter(|x| x.version > v.version).count() as u32;
             if let Some(to) = lifecycle::due_transition(v, &policy, now, newer) {
+                if to == State::Destroyed {
+                    // Erase inside the device first; if it is away, try next tick.
+                    if let Err(e) = slot.erase_in_device(v) {
+                        tracing::warn!(key = %key.name, version = v.version, error = %e, "device erase failed; will retry");
+                        continue;
+                    }
+                }
                 let from = State::from_u8(v.state).map_or("unknown", State::name);
                 let mut row = v.clone();
                 lifecycle::apply(&mut row, to, now);
@@ -136,6 +142,17 @@ fn value_len(key: &KeyRecord) -> usize {
         .unwrap_or(32)
 }
 
+/// The label a device key of a version carries, so an operator can map it
+/// back to the key and version.
+pub fn device_label(name: &str, version: u32) -> String {
+    format!("keyrotor:{name}@v{version}")
+}
+
+/// The `CKA_ID` a device key of a version carries.
+pub fn device_id(key_uid: &str, version: u32) -> String {
+    format!("{key_uid}:v{version}")
+}
+
 /// A fresh random id for a version object.
 pub fn new_uid() -> Result<String> {
     Ok(rng::random_array::<16>()?
@@ -159,8 +176,11 @@ pub async fn rotate(
     };
     let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
     let version_uid = new_uid()?;
-    let mut secret = Zeroizing::new(vec![0u8; value_len(key)]);
-    rng::fill(&mut secret)?;
+    let secret = slot.new_version_secret(
+        &device_label(&key.name, version),
+        device_id(&key.key_uid, version).as_bytes(),
+        value_len(key),
+    )?;
     let sealed = slot.seal(&version_uid, &secret)?;
     let new = VersionRecord {
         key_uid: key.key_uid.clone(),
