@@ -10,9 +10,19 @@
 
 pub mod pkcs11;
 
+use std::sync::Arc;
+
 use cryptoki_sys::CK_MECHANISM_TYPE;
 
+use crate::config::{BackendKind, SlotConfig};
 use crate::error::Result;
+
+/// The backend a slot's configuration asks for (`None`: software).
+pub fn open(slot: &SlotConfig) -> Result<Option<Arc<dyn KeyBackend>>> {
+    match &slot.backend {
+        BackendKind::Software => Ok(None),
+    }
+}
 
 /// Operations keyrotor needs from a device that holds keys.
 pub trait KeyBackend: Send + Sync {

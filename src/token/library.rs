@@ -96,8 +96,10 @@ pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
     let mut slots = Vec::with_capacity(config.slots.len());
     for sc in &config.slots {
         let defaults = default_policy(&config.defaults);
-        let opened = open_store(&rt, sc)
-            .and_then(|store| Slot::open(sc.clone(), defaults, None, store, rt.clone()));
+        let opened = open_store(&rt, sc).and_then(|store| {
+            crate::backend::open(sc)
+                .and_then(|backend| Slot::open(sc.clone(), defaults, backend, store, rt.clone()))
+        });
         match opened {
             Ok(slot) => slots.push(slot),
             Err(e) => {
