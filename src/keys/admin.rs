@@ -96,15 +96,17 @@ pub async fn create(slot: Arc<Slot>, mut object: Object, policy: Policy) -> Resu
         iv_reserved: 0,
     };
     let audit = slot.draft("key.created", Some(&name), Some(1), json!({ "policy": serde_json::from_str::<serde_json::Value>(&key.policy).unwrap_or_default() }));
+    let (stored_key, stored_v1) = (key.clone(), v1.clone());
     slot.clone()
-        .write_then_reload(move |s| async move { s.create_key(&key, &v1, &audit).await })
+        .write_key(move |s| async move { s.create_key(&stored_key, &stored_v1, &audit).await })
         .await?;
+    slot.apply_key(key, vec![v1])?;
     Ok(key_uid)
 }
 
 /// Rotates `name` now; returns the new Active version.
 pub async fn rotate_now(slot: Arc<Slot>, name: String, reason: Reason) -> Result<u32> {
-    slot.clone().reload().await?;
+    slot.clone().refresh().await?;
     let ring = find(&slot, &name)?;
     let now = clock::now_ms();
     if !manager::rotate(&slot, &ring.key, &ring.versions, &ring.policy, now, reason).await? {
@@ -112,7 +114,7 @@ pub async fn rotate_now(slot: Arc<Slot>, name: String, reason: Reason) -> Result
             "{name}: another process rotated it at the same moment; try again"
         )));
     }
-    slot.clone().reload().await?;
+    slot.clone().refresh().await?;
     Ok(find(&slot, &name)?.key.active_version)
 }
 
@@ -143,14 +145,27 @@ async fn write_versions(
         .map(|r| slot.draft(event, Some(&ring.key.name), Some(r.version), detail.clone()))
         .collect();
     let uid = ring.key.key_uid.clone();
-    slot.write_then_reload(move |s| async move { s.update_versions(&uid, &rows, &audits).await })
-        .await
+    let stored = rows.clone();
+    slot.clone()
+        .write_key(move |s| async move { s.update_versions(&uid, &stored, &audits).await })
+        .await?;
+    let versions = ring
+        .versions
+        .iter()
+        .map(|v| {
+            rows.iter()
+                .find(|r| r.version == v.version)
+                .unwrap_or(v)
+                .clone()
+        })
+        .collect();
+    slot.apply_key(ring.key.clone(), versions)
 }
 
 /// Marks a version compromised. The Active version (or no version given)
 /// triggers an emergency rotation first so encryption never stops.
 pub async fn compromise(slot: Arc<Slot>, name: String, version: Option<u32>) -> Result<u32> {
-    slot.clone().reload().await?;
+    slot.clone().refresh().await?;
     let ring = find(&slot, &name)?;
     let v = version.unwrap_or(ring.key.active_version);
     if v == ring.key.active_version {
@@ -173,7 +188,7 @@ pub async fn set_hold(
     version: Option<u32>,
     held: bool,
 ) -> Result<()> {
-    slot.clone().reload().await?;
+    slot.clone().refresh().await?;
     let ring = find(&slot, &name)?;
     let rows: Vec<VersionRecord> = match version {
         Some(v) => vec![version_of(&ring, v)?.clone()],
@@ -201,7 +216,7 @@ pub async fn set_hold(
 /// Destroys one version (never the Active one) — crypto-erasure of its
 /// material — or, with no version, the whole key.
 pub async fn destroy(slot: Arc<Slot>, name: String, version: Option<u32>) -> Result<()> {
-    slot.clone().reload().await?;
+    slot.clone().refresh().await?;
     let ring = find(&slot, &name)?;
     let Some(v) = version else {
         for row in &ring.versions {
@@ -214,9 +229,11 @@ pub async fn destroy(slot: Arc<Slot>, name: String, version: Option<u32>) -> Res
             json!({ "versions": ring.versions.len() }),
         );
         let uid = ring.key.key_uid.clone();
-        return slot
-            .write_then_reload(move |s| async move { s.delete_key(&uid, &audit).await })
-            .await;
+        slot.clone()
+            .write_key(move |s| async move { s.delete_key(&uid, &audit).await })
+            .await?;
+        slot.drop_key(&ring.key.key_uid);
+        return Ok(());
     };
     if v == ring.key.active_version {
         return Err(Error::Rv(sys::CKR_ACTION_PROHIBITED));
@@ -236,7 +253,7 @@ pub async fn destroy(slot: Arc<Slot>, name: String, version: Option<u32>) -> Res
 
 /// Marks a Valid version re-encrypted: it moves on to Grace.
 pub async fn retire(slot: Arc<Slot>, name: String, version: u32) -> Result<()> {
-    slot.clone().reload().await?;
+    slot.clone().refresh().await?;
     let ring = find(&slot, &name)?;
     let mut row = version_of(&ring, version)?.clone();
     if row.state != State::Valid as u8 {
@@ -258,7 +275,7 @@ pub async fn retire(slot: Arc<Slot>, name: String, version: u32) -> Result<()> {
 /// Changes a key's policy (and its next rotation time to match).
 pub async fn set_policy(slot: Arc<Slot>, name: String, policy: Policy) -> Result<()> {
     policy.validate()?;
-    slot.clone().reload().await?;
+    slot.clone().refresh().await?;
     let ring = find(&slot, &name)?;
     let mut key = ring.key.clone();
     let activated = ring
@@ -276,8 +293,11 @@ pub async fn set_policy(slot: Arc<Slot>, name: String, policy: Policy) -> Result
         None,
         serde_json::from_str(&key.policy).unwrap_or_default(),
     );
-    slot.write_then_reload(move |s| async move { s.update_key(&key, &audit).await })
-        .await
+    let stored = key.clone();
+    slot.clone()
+        .write_key(move |s| async move { s.update_key(&stored, &audit).await })
+        .await?;
+    slot.apply_key(key, ring.versions.clone())
 }
 
 /// Replaces the stored attributes of a key's current object.
@@ -308,8 +328,11 @@ pub async fn set_public(
         None,
         json!({ "via": "C_SetAttributeValue" }),
     );
-    slot.write_then_reload(move |s| async move { s.update_key(&key, &audit).await })
-        .await
+    let stored = key.clone();
+    slot.clone()
+        .write_key(move |s| async move { s.update_key(&stored, &audit).await })
+        .await?;
+    slot.apply_key(key, ring.versions.clone())
 }
 
 /// Creates a rotating AES key called `name` of `len` bytes with the

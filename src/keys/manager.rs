@@ -21,7 +21,7 @@ use crate::error::{rv, Result};
 use crate::mech::primitives::rng;
 use crate::object::Object;
 use crate::store::{KeyRecord, VersionRecord};
-use crate::token::slot::Slot;
+use crate::token::slot::{KeyRing, Slot};
 
 /// How often the manager looks for due work.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -65,6 +65,29 @@ pub async fn run(slot: Weak<Slot>) {
     }
 }
 
+/// Ticks between full reads of every key from the store (usage counts
+/// only live there); in between, due work is found in memory.
+const FULL_SCAN_EVERY: u64 = 5;
+
+static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// True when `ring` has time-driven work due at `now`.
+fn due_in_memory(ring: &KeyRing, now: i64) -> bool {
+    ring.key.next_rotation_at.is_some_and(|t| t <= now)
+        || ring
+            .versions
+            .iter()
+            .filter(|v| v.version != ring.key.active_version)
+            .any(|v| {
+                let newer = ring
+                    .versions
+                    .iter()
+                    .filter(|x| x.version > v.version)
+                    .count() as u32;
+                lifecycle::due_transition(v, &ring.policy, now, newer).is_some()
+            })
+}
+
 /// One round of manager duties (also what `keyrotor manager run` repeats).
 pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
     let store = slot.store();
@@ -78,61 +101,88 @@ pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
     if !store.try_lease(&slot.holder, now, LEASE_TTL_MS).await? {
         return Ok(());
     }
-    let mut changed = false;
-    for (key, versions) in store.load_keys().await? {
-        let policy = Policy::from_json(&key.policy)?;
-        let active = versions.iter().find(|v| v.version == key.active_version);
-        let by_time = key.next_rotation_at.is_some_and(|t| t <= now);
-        let by_use = active.is_some_and(|a| a.encrypt_count >= policy.max_encryptions);
-        if (by_time || by_use) && active.is_some_and(|a| !a.held) {
-            let reason = if by_use {
-                Reason::UsageLimit
-            } else {
-                Reason::Scheduled
+    let full = TICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % FULL_SCAN_EVERY == 0;
+    if full || slot.rings().iter().any(|r| due_in_memory(r, now)) {
+        for (key, versions) in store.load_keys().await? {
+            let ring = KeyRing {
+                policy: Policy::from_json(&key.policy)?,
+                key,
+                versions,
             };
-            changed |= rotate(slot, &key, &versions, &policy, now, reason).await?;
-        }
-        let mut rows = Vec::new();
-        let mut audits = Vec::new();
-        for v in versions.iter().filter(|v| v.version != key.active_version) {
-            let newer = versions.iter().filter(|x| x.version > v.version).count() as u32;
-            if let Some(to) = lifecycle::due_transition(v, &policy, now, newer) {
-                if to == State::Destroyed {
-                    // Erase inside the device first; if it is away, try next tick.
-                    if let Err(e) = slot.erase_in_device(v) {
-                        tracing::warn!(key = %key.name, version = v.version, error = %e, "device erase failed; will retry");
-                        continue;
-                    }
-                }
-                let from = State::from_u8(v.state).map_or("unknown", State::name);
-                let mut row = v.clone();
-                lifecycle::apply(&mut row, to, now);
-                rows.push(row);
-                let event = if to == State::Destroyed {
-                    "version.destroyed"
-                } else {
-                    "version.state"
-                };
-                audits.push(slot.draft(
-                    event,
-                    Some(&key.name),
-                    Some(v.version),
-                    json!({ "from": from, "to": to.name() }),
-                ));
-            }
-        }
-        if !rows.is_empty() {
-            store.update_versions(&key.key_uid, &rows, &audits).await?;
-            changed = true;
+            run_due(slot, &ring, now).await?;
         }
     }
     if super::storage::reencrypt_batch(slot, super::storage::BATCH).await? > 0 {
-        changed = true;
-    }
-    if changed {
         slot.clone().reload().await?;
     }
     Ok(())
+}
+
+/// Rotates `ring` if due and moves its old versions along their lifecycle.
+async fn run_due(slot: &Arc<Slot>, ring: &KeyRing, now: i64) -> Result<()> {
+    let (key, versions, policy) = (&ring.key, &ring.versions, &ring.policy);
+    let active = versions.iter().find(|v| v.version == key.active_version);
+    let by_time = key.next_rotation_at.is_some_and(|t| t <= now);
+    let by_use = active.is_some_and(|a| a.encrypt_count >= policy.max_encryptions);
+    if (by_time || by_use) && active.is_some_and(|a| !a.held) {
+        let reason = if by_use {
+            Reason::UsageLimit
+        } else {
+            Reason::Scheduled
+        };
+        if rotate(slot, key, versions, policy, now, reason).await? {
+            // The next tick sees the rotated key; lifecycle moves wait for it.
+            return Ok(());
+        }
+    }
+    let mut rows = Vec::new();
+    let mut audits = Vec::new();
+    for v in versions.iter().filter(|v| v.version != key.active_version) {
+        let newer = versions.iter().filter(|x| x.version > v.version).count() as u32;
+        let Some(to) = lifecycle::due_transition(v, policy, now, newer) else {
+            continue;
+        };
+        if to == State::Destroyed {
+            // Erase inside the device first; if it is away, try next tick.
+            if let Err(e) = slot.erase_in_device(v) {
+                tracing::warn!(key = %key.name, version = v.version, error = %e, "device erase failed; will retry");
+                continue;
+            }
+        }
+        let from = State::from_u8(v.state).map_or("unknown", State::name);
+        let mut row = v.clone();
+        lifecycle::apply(&mut row, to, now);
+        rows.push(row);
+        let event = if to == State::Destroyed {
+            "version.destroyed"
+        } else {
+            "version.state"
+        };
+        audits.push(slot.draft(
+            event,
+            Some(&key.name),
+            Some(v.version),
+            json!({ "from": from, "to": to.name() }),
+        ));
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let uid = key.key_uid.clone();
+    let stored = rows.clone();
+    slot.clone()
+        .write_key(move |s| async move { s.update_versions(&uid, &stored, &audits).await })
+        .await?;
+    let merged = versions
+        .iter()
+        .map(|v| {
+            rows.iter()
+                .find(|r| r.version == v.version)
+                .unwrap_or(v)
+                .clone()
+        })
+        .collect();
+    slot.apply_key(key.clone(), merged)
 }
 
 fn value_len(key: &KeyRecord) -> usize {
@@ -224,18 +274,35 @@ pub async fn rotate(
         Some(version),
         json!({ "previous": old.version, "reason": reason.name(), "previous_state": to.name() }),
     );
+    let (uid, expected, stored_new, stored_old) = (
+        key.key_uid.clone(),
+        key.active_version,
+        new.clone(),
+        retired.clone(),
+    );
     let done = slot
-        .store()
-        .rotate_key(
-            &key.key_uid,
-            key.active_version,
-            &new,
-            &retired,
-            next,
-            &audit,
-        )
+        .clone()
+        .write_key(move |s| async move {
+            s.rotate_key(&uid, expected, &stored_new, &stored_old, next, &audit)
+                .await
+        })
         .await?;
     if done {
+        let mut updated = key.clone();
+        updated.active_version = version;
+        updated.next_rotation_at = next;
+        let mut all: Vec<VersionRecord> = versions
+            .iter()
+            .map(|v| {
+                if v.version == retired.version {
+                    retired.clone()
+                } else {
+                    v.clone()
+                }
+            })
+            .collect();
+        all.push(new);
+        slot.apply_key(updated, all)?;
         tracing::info!(slot = slot.id, key = %key.name, version, reason = reason.name(), "key rotated");
     }
     Ok(done)

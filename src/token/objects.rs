@@ -340,6 +340,35 @@ impl ObjectTable {
         self.bump();
     }
 
+    /// Replaces the faces of one rotating key (current and version objects)
+    /// with `faces`, keeping handles of those that stay.
+    pub fn merge_key(&self, key_uid: &str, faces: Vec<LoadedObject>) {
+        let mut g = self.inner.write();
+        let mut seen = std::collections::HashSet::new();
+        for l in faces {
+            seen.insert(l.uid.clone());
+            let h = g
+                .by_uid
+                .get(&l.uid)
+                .copied()
+                .unwrap_or_else(super::handles::next_object);
+            g.put(Arc::new(ObjectEntry::loaded(h, l)));
+        }
+        let gone: Vec<_> = g
+            .by_handle
+            .values()
+            .filter(|e| {
+                e.rot.as_ref().is_some_and(|r| r.key_uid == key_uid) && !seen.contains(&e.uid)
+            })
+            .map(|e| e.handle)
+            .collect();
+        for h in &gone {
+            g.take(*h);
+        }
+        drop(g);
+        self.bump();
+    }
+
     /// Applies the store's current set of token objects: new ones get
     /// handles, changed ones are replaced, vanished ones removed.
     pub fn merge_token_objects(&self, fresh: Vec<LoadedObject>) {

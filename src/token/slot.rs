@@ -508,19 +508,59 @@ impl Slot {
         })
     }
 
-    /// Runs a write against the store under the persist lock, then reloads
-    /// so the table shows it at once.
-    pub async fn write_then_reload<T, F, Fut>(self: Arc<Self>, f: F) -> Result<T>
+    /// Reloads when the store changed since this process last looked.
+    pub async fn refresh(self: Arc<Self>) -> Result<()> {
+        let g = self.store.generation().await?;
+        if g != self.loaded_generation.load(Ordering::Acquire) || self.stale.load(Ordering::Acquire)
+        {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one key write against the store under the persist lock. When
+    /// nobody else wrote in between, the loaded generation moves along with
+    /// it, so the change watcher does not reload what the caller then
+    /// applies locally with [`Slot::apply_key`] or [`Slot::drop_key`].
+    pub async fn write_key<T, F, Fut>(self: Arc<Self>, f: F) -> Result<T>
     where
         F: FnOnce(Arc<dyn Store>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let out = {
-            let _g = self.persist.lock().await;
-            f(self.store.clone()).await?
-        };
-        self.reload().await?;
+        let _g = self.persist.lock().await;
+        let before = self.store.generation().await?;
+        let out = f(self.store.clone()).await?;
+        let after = self.store.generation().await?;
+        let _ = self.loaded_generation.compare_exchange(
+            before,
+            after,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         Ok(out)
+    }
+
+    /// Installs one rotating key's new state in the ring map and the table.
+    pub fn apply_key(&self, key: KeyRecord, mut versions: Vec<VersionRecord>) -> Result<()> {
+        versions.sort_by_key(|v| v.version);
+        let (faces, policy) = Self::key_faces(&key, &versions)?;
+        let uid = key.key_uid.clone();
+        self.rings.write().insert(
+            uid.clone(),
+            Arc::new(KeyRing {
+                key,
+                policy,
+                versions,
+            }),
+        );
+        self.objects.merge_key(&uid, faces);
+        Ok(())
+    }
+
+    /// Removes a rotating key from the ring map and the table.
+    pub fn drop_key(&self, key_uid: &str) {
+        self.rings.write().remove(key_uid);
+        self.objects.merge_key(key_uid, Vec::new());
     }
 
     /// Adds uses of a key version to the counts the manager flushes.
