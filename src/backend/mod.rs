@@ -21,6 +21,7 @@ use crate::error::Result;
 pub fn open(slot: &SlotConfig) -> Result<Option<Arc<dyn KeyBackend>>> {
     match &slot.backend {
         BackendKind::Software => Ok(None),
+        BackendKind::Pkcs11(cfg) => Ok(Some(Arc::new(pkcs11::open(cfg)?))),
     }
 }
 

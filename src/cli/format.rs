@@ -145,7 +145,7 @@ pub fn relative(target: i64, now: i64) -> String {
 /// exactly, so it reads back through `parse_duration`: `90d`, `36h`, `1s`.
 pub fn secs(s: u64) -> String {
     for (size, name) in [(86_400u64, "d"), (3_600, "h"), (60, "m")] {
-        if s >= size && s % size == 0 {
+        if s >= size && s.is_multiple_of(size) {
             return format!("{}{name}", s / size);
         }
     }
@@ -160,7 +160,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Parses hex (an optional `0x` prefix, even length, any case).
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let t = s.strip_prefix("0x").unwrap_or(s);
-    if t.is_empty() || t.len() % 2 != 0 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if t.is_empty() || !t.len().is_multiple_of(2) || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
             "\"{s}\" is not hex; expected an even number of hex digits, e.g. 0a1b"
         ));

@@ -29,8 +29,8 @@ pub enum KeyAction {
         #[arg(long, default_value_t = 256, value_parser = parse_bits)]
         bits: usize,
         /// CKA_ID in hex (default: 8 random bytes).
-        #[arg(long, value_name = "HEX", value_parser = format::parse_hex)]
-        id: Option<Vec<u8>>,
+        #[arg(long, value_name = "HEX", value_parser = parse_id)]
+        id: Option<HexId>,
         #[command(flatten)]
         policy: PolicyArgs,
     },
@@ -93,6 +93,15 @@ pub enum KeyAction {
     },
 }
 
+/// A `CKA_ID` given in hex. A newtype, because clap reads a bare
+/// `Vec<u8>` as "many u8 values".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HexId(pub Vec<u8>);
+
+fn parse_id(s: &str) -> Result<HexId, String> {
+    format::parse_hex(s).map(HexId)
+}
+
 /// An AES key size in bits.
 fn parse_bits(s: &str) -> Result<usize, String> {
     match s {
@@ -132,7 +141,7 @@ pub fn run(cli: &Cli, action: &KeyAction) -> CliResult<()> {
             bits,
             id,
             policy,
-        } => create(&ctx, name, *bits, id.clone(), policy),
+        } => create(&ctx, name, *bits, id.as_ref().map(|h| h.0.clone()), policy),
         KeyAction::Rotate { name } => {
             let old = ctx.ring(name)?.key.active_version;
             ctx.login_user()?;
@@ -217,6 +226,15 @@ fn compromise(ctx: &Ctx, name: &str, version: Option<u32>) -> CliResult<()> {
         return Err(CliError::Failed(format!(
             "{name} v{target} is destroyed already"
         )));
+    }
+    if state_of(row) == Some(State::Compromised) {
+        // Marking it again would restart its retention clock; say so instead.
+        report(
+            ctx,
+            format!("{name} v{target} is compromised already; nothing to do"),
+            json!({ "name": name, "compromised_version": target, "active_version": ring.key.active_version }),
+        );
+        return Ok(());
     }
     ctx.login_user()?;
     let n = name.to_string();
@@ -309,7 +327,7 @@ fn destroy(ctx: &Ctx, name: &str, version: Option<u32>, yes: bool) -> CliResult<
             format!("{name} v{v}")
         }
         None => format!(
-            "the key {name} and all {} of its versions",
+            "the key {name} with all its versions ({})",
             ring.versions.len()
         ),
     };

@@ -245,7 +245,10 @@ pub fn run(cli: &Cli, once: bool) -> CliResult<()> {
 mod tests {
     use super::*;
 
-    fn snap(entries: &[(&str, u32, &[(u32, &str, bool)])]) -> Snapshot {
+    /// (key, active version, [(version, state, held)]).
+    type Entry<'a> = (&'a str, u32, &'a [(u32, &'a str, bool)]);
+
+    fn snap(entries: &[Entry]) -> Snapshot {
         entries
             .iter()
             .map(|(k, a, vs)| {

@@ -144,5 +144,17 @@ mod tests {
         assert_eq!(cli.slot, 3);
         assert!(Cli::try_parse_from(["keyrotor", "key", "create", "k", "--bits", "512"]).is_err());
         assert!(Cli::try_parse_from(["keyrotor", "key", "retire", "k"]).is_err());
+        let create = Cli::try_parse_from([
+            "keyrotor", "key", "create", "k", "--id", "0a0b", "--bits", "128",
+        ]);
+        match create.map(|c| c.command) {
+            Ok(Command::Key {
+                action: key_cmd::KeyAction::Create { id, bits, .. },
+            }) => {
+                assert_eq!(id, Some(key_cmd::HexId(vec![0x0a, 0x0b])));
+                assert_eq!(bits, 128);
+            }
+            _ => panic!("key create did not parse"),
+        }
     }
 }

@@ -12,15 +12,13 @@ const WIDTH: usize = 30;
 /// One line of the bar: `[#########.....]  60%  6/10 rows re-encrypted`.
 pub fn line(p: &StorageProgress) -> String {
     let done = p.total.saturating_sub(p.remaining);
-    let (filled, pct) = if p.total == 0 {
-        (WIDTH, 100)
-    } else {
-        // done <= total, so both quotients are within 0..=WIDTH and 0..=100.
-        (
-            (done * WIDTH as u64 / p.total) as usize,
-            done * 100 / p.total,
-        )
-    };
+    // done <= total, so the quotients stay within 0..=WIDTH and 0..=100;
+    // an empty store counts as finished.
+    let filled = done
+        .saturating_mul(WIDTH as u64)
+        .checked_div(p.total)
+        .map_or(WIDTH, |f| f as usize);
+    let pct = done.saturating_mul(100).checked_div(p.total).unwrap_or(100);
     format!(
         "[{}{}] {pct:>3}%  {done}/{} rows re-encrypted",
         "#".repeat(filled),

@@ -77,11 +77,7 @@ fn storage_text(p: &StorageProgress) -> String {
         );
     }
     let done = p.total.saturating_sub(p.remaining);
-    let pct = if p.total == 0 {
-        100
-    } else {
-        done * 100 / p.total
-    };
+    let pct = done.saturating_mul(100).checked_div(p.total).unwrap_or(100);
     format!(
         "data key {} active; re-encrypting: {done} of {} rows done ({pct}%), {} still under older keys",
         p.active_id, p.total, p.remaining

@@ -19,7 +19,8 @@
 //! [[slot]]                    # at least one
 //! id = 0                      # optional, defaults to the slot's index; unique
 //! label = "keyrotor"          # token label, 1..=32 bytes of UTF-8; unique
-//! backend = "software"        # only "software" in this build
+//! backend = "software"        # "software" or "pkcs11" (then a [slot.pkcs11] table,
+//!                             # see `pkcs11`)
 //! store = "/var/lib/keyrotor/slot0.sqlite"   # a path or "sqlite:/path"; relative
 //!                                            # paths are taken from the file's directory
 //! max_sessions = 0            # optional, 0 = unlimited (default)
@@ -34,12 +35,14 @@
 
 pub mod discovery;
 mod model;
+pub mod pkcs11;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 pub use model::parse_duration;
+pub use pkcs11::{CallMode, GcmMode, PinSource, Pkcs11Config, TokenSelector};
 use model::{located, RawConfig, RawDefaults, RawLog, RawSlot};
 use toml::Spanned;
 
@@ -127,10 +130,12 @@ pub struct SlotConfig {
 }
 
 /// Where the cryptography of a slot runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendKind {
     /// AES in process, key material encrypted at rest.
     Software,
+    /// Keys generated and used inside an HSM behind another PKCS#11 module.
+    Pkcs11(Pkcs11Config),
 }
 
 /// Where a slot's store lives.
@@ -338,7 +343,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        let backend = self.backend(&raw.backend)?;
+        let backend = self.backend_kind(&raw.backend, raw.pkcs11)?;
         let store = self.store(&raw.store)?;
         let pin_min_len = raw
             .pin_min_len
@@ -375,22 +380,6 @@ impl Validator<'_> {
             pin_max_len,
             max_login_failures: raw.max_login_failures.unwrap_or(DEFAULT_MAX_LOGIN_FAILURES),
         })
-    }
-
-    fn backend(&self, raw: &Spanned<String>) -> Result<BackendKind> {
-        match raw.get_ref().as_str() {
-            "software" => Ok(BackendKind::Software),
-            name @ ("pkcs11" | "aws-kms" | "vault" | "azure") => self.err(
-                Some(raw.span()),
-                &format!(
-                    "slot.backend \"{name}\" is not available in this build yet; expected \"software\""
-                ),
-            ),
-            other => self.err(
-                Some(raw.span()),
-                &format!("slot.backend \"{other}\" is not a backend; expected \"software\""),
-            ),
-        }
     }
 
     fn store(&self, raw: &Spanned<String>) -> Result<StoreLocation> {

@@ -26,6 +26,7 @@ pub(super) const SLOT_KEYS: &[&str] = &[
     "pin_min_len",
     "pin_max_len",
     "max_login_failures",
+    "pkcs11",
 ];
 /// Keys a `[[slot]]` must have.
 const SLOT_REQUIRED: &[&str] = &["label", "backend", "store"];
@@ -72,6 +73,7 @@ pub(super) struct RawSlot {
     pub pin_min_len: Option<Spanned<usize>>,
     pub pin_max_len: Option<Spanned<usize>>,
     pub max_login_failures: Option<u32>,
+    pub pkcs11: Option<Spanned<super::pkcs11::RawPkcs11>>,
 }
 
 /// Parses a duration written as `<n><unit>` with unit `s`, `m`, `h`, `d`
@@ -168,11 +170,12 @@ fn backticked(s: &str) -> Vec<&str> {
 
 /// The table whose key set serde listed as "expected".
 fn table_for_fields(expected: &[&str]) -> Option<(&'static str, &'static [&'static str])> {
-    let tables: [(&'static str, &'static [&'static str]); 4] = [
+    let tables: [(&'static str, &'static [&'static str]); 5] = [
         ("at the top level", TOP_KEYS),
         ("in [log]", LOG_KEYS),
         ("in [defaults]", DEFAULTS_KEYS),
         ("in [[slot]]", SLOT_KEYS),
+        ("in [slot.pkcs11]", super::pkcs11::PKCS11_KEYS),
     ];
     tables
         .into_iter()
@@ -335,7 +338,13 @@ mod tests {
 
     #[test]
     fn every_table_is_recognised_from_its_key_list() {
-        for keys in [TOP_KEYS, LOG_KEYS, DEFAULTS_KEYS, SLOT_KEYS] {
+        for keys in [
+            TOP_KEYS,
+            LOG_KEYS,
+            DEFAULTS_KEYS,
+            SLOT_KEYS,
+            super::super::pkcs11::PKCS11_KEYS,
+        ] {
             let mut reversed = keys.to_vec();
             reversed.reverse();
             assert_eq!(table_for_fields(&reversed).map(|t| t.1), Some(keys));

@@ -171,7 +171,8 @@ fn unknown_keys_name_table_and_expected_keys() {
     assert_eq!(
         err(&slot_with("stor = \"x\"")),
         "/etc/keyrotor.toml line 5, column 1: unknown key \"stor\" in [[slot]]; expected one of \
-         id, label, backend, store, max_sessions, pin_min_len, pin_max_len, max_login_failures"
+         id, label, backend, store, max_sessions, pin_min_len, pin_max_len, max_login_failures, \
+         pkcs11"
     );
     assert_eq!(
         err(&format!("slots = 1\n{MIN_SLOT}")),
@@ -256,18 +257,24 @@ fn slot_value_errors() {
     .is_ok());
 
     let backend = |b: &str| err(&slot_with("").replace("\"software\"", &format!("\"{b}\"")));
-    for name in ["pkcs11", "aws-kms", "vault", "azure"] {
+    for name in ["aws-kms", "vault", "azure"] {
         assert_eq!(
             backend(name),
             format!(
                 "/etc/keyrotor.toml line 3, column 11: slot.backend \"{name}\" is not available \
-                 in this build yet; expected \"software\""
+                 in this build yet; expected \"software\" or \"pkcs11\""
             )
         );
     }
     assert_eq!(
         backend("hsm"),
-        "/etc/keyrotor.toml line 3, column 11: slot.backend \"hsm\" is not a backend; expected \"software\""
+        "/etc/keyrotor.toml line 3, column 11: slot.backend \"hsm\" is not a backend; \
+         expected \"software\" or \"pkcs11\""
+    );
+    assert_eq!(
+        backend("pkcs11"),
+        "/etc/keyrotor.toml line 3, column 11: slot.backend \"pkcs11\" needs a [slot.pkcs11] \
+         table with module, token (or slot_id) and pin"
     );
 
     let store = |s: &str| err(&slot_with("").replace("/s.sqlite", s));

@@ -22,6 +22,7 @@ pub const LIBRARY_VERSION: sys::CK_VERSION = sys::CK_VERSION { major: 0, minor: 
 pub unsafe extern "C" fn C_Initialize(p_init_args: CK_VOID_PTR) -> CK_RV {
     call_raw("C_Initialize", || {
         let mut reserved = None;
+        let mut lazy = false;
         if !p_init_args.is_null() {
             let args = unsafe { ptr::input(p_init_args as *const CK_C_INITIALIZE_ARGS) }?;
             let given = [
@@ -39,10 +40,11 @@ pub unsafe extern "C" fn C_Initialize(p_init_args: CK_VOID_PTR) -> CK_RV {
                 // Case 3: we can only lock with the OS's primitives.
                 return rv(sys::CKR_CANT_LOCK);
             }
-            if args.flags & sys::CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0 {
-                // The store driver and runtime need their own threads.
-                return rv(sys::CKR_NEED_TO_CREATE_THREADS);
-            }
+            // The application forbids library-created threads: keyrotor then
+            // runs no background task of its own; the manager's work and the
+            // change check happen lazily inside later calls. (The SQLite
+            // driver keeps its connection thread, as in every software token.)
+            lazy = args.flags & sys::CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0;
             if !args.pReserved.is_null() {
                 // SAFETY: a non-NULL pReserved is documented as a NUL-terminated string.
                 let s = unsafe { CStr::from_ptr(args.pReserved as *const std::ffi::c_char) };
@@ -52,7 +54,7 @@ pub unsafe extern "C" fn C_Initialize(p_init_args: CK_VOID_PTR) -> CK_RV {
                 reserved = Some(s.to_owned());
             }
         }
-        library::initialize(reserved.as_deref())
+        library::initialize_with(reserved.as_deref(), !lazy)
     })
 }
 

@@ -44,7 +44,9 @@ unsafe fn param<'a, T>(m: &CK_MECHANISM) -> Result<&'a T> {
 }
 
 fn no_param(m: &CK_MECHANISM) -> Result<()> {
-    if m.ulParameterLen != 0 && !m.pParameter.is_null() {
+    // A parameter-less mechanism with any declared length (NULL pointer or
+    // not) carries a parameter of the wrong size.
+    if m.ulParameterLen != 0 {
         return rv(PARAM);
     }
     Ok(())

@@ -8,6 +8,7 @@ use sys::{
 use super::entry::call;
 use super::ptr;
 use crate::error::rv;
+use crate::token::session::OpKind;
 
 /// `C_OpenSession`; notification callbacks are accepted and never called.
 ///
@@ -121,12 +122,11 @@ pub unsafe extern "C" fn C_SessionCancel(h: CK_SESSION_HANDLE, flags: CK_FLAGS) 
         lib.with_session(h, |s| {
             if flags & sys::CKF_ENCRYPT != 0 {
                 s.encrypt = None;
+                s.drop_pending(OpKind::Encrypt);
             }
             if flags & sys::CKF_DECRYPT != 0 {
                 s.decrypt = None;
-            }
-            if flags & (sys::CKF_ENCRYPT | sys::CKF_DECRYPT) != 0 {
-                s.pending = None;
+                s.drop_pending(OpKind::Decrypt);
             }
             if flags & sys::CKF_DIGEST != 0 {
                 s.digest = None;

@@ -43,9 +43,8 @@ pub async fn create(slot: Arc<Slot>, mut object: Object, policy: Policy) -> Resu
     if name.is_empty() || name.contains('@') {
         return rv(sys::CKR_ATTRIBUTE_VALUE_INVALID);
     }
-    if slot.rings().iter().any(|r| r.key.name == name) {
-        return rv(sys::CKR_ATTRIBUTE_VALUE_INVALID);
-    }
+    // A duplicate name is refused by the store's unique index
+    // (CKR_ATTRIBUTE_VALUE_INVALID), atomically across processes.
     let key_uid = manager::new_uid()?;
     let version_uid = manager::new_uid()?;
     let secret = match (&slot.backend, object.secret_value()) {

@@ -28,6 +28,16 @@ pub const TICK: Duration = Duration::from_millis(200);
 /// How long a leader's lease lasts without renewal.
 pub const LEASE_TTL_MS: i64 = 3_000;
 
+/// Environment variable choosing where the manager runs: unset or
+/// `library` (inside every process that loads the module) or `external`
+/// (only in `keyrotor manager run`, for hosts that forbid library threads).
+pub const ENV_MANAGER: &str = "KEYROTOR_MANAGER";
+
+/// True unless `KEYROTOR_MANAGER=external`.
+pub fn in_library() -> bool {
+    std::env::var(ENV_MANAGER).map_or(true, |v| v != "external")
+}
+
 /// Why a key rotates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -93,6 +103,7 @@ pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
     let store = slot.store();
     for ((uid, v), (e, d)) in slot.take_counts() {
         store.add_counts(&uid, v, e, d).await?;
+        slot.note_flushed(&uid, v, e, d);
     }
     if !slot.is_unlocked() || !slot.initialized() {
         return Ok(());
@@ -101,7 +112,9 @@ pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
     if !store.try_lease(&slot.holder, now, LEASE_TTL_MS).await? {
         return Ok(());
     }
-    let full = TICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % FULL_SCAN_EVERY == 0;
+    let full = TICKS
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(FULL_SCAN_EVERY);
     if full || slot.rings().iter().any(|r| due_in_memory(r, now)) {
         for (key, versions) in store.load_keys().await? {
             let ring = KeyRing {

@@ -52,6 +52,10 @@ pub struct MessageOp {
     in_progress: Option<InProgress>,
     /// The key version of the last completed message (rotating keys).
     pub last_version: Option<u32>,
+    /// The object the context was opened on, to follow its rotations.
+    pub key_handle: cryptoki_sys::CK_OBJECT_HANDLE,
+    /// The object-table epoch the key was resolved at.
+    pub key_epoch: u64,
 }
 
 impl MessageOp {
@@ -62,7 +66,18 @@ impl MessageOp {
             encrypt,
             in_progress: None,
             last_version: None,
+            key_handle: 0,
+            key_epoch: 0,
         })
+    }
+
+    /// Swaps in a freshly resolved key (after a rotation or state change);
+    /// a message in progress keeps the key it started with.
+    pub fn set_key(&mut self, key: KeyRef, epoch: u64) {
+        if self.in_progress.is_none() {
+            self.key = key;
+            self.key_epoch = epoch;
+        }
     }
 
     /// The version new messages are encrypted under (rotating keys).

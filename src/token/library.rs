@@ -32,6 +32,8 @@ static ATFORK: Once = Once::new();
 
 /// The state between `C_Initialize` and `C_Finalize`.
 pub struct Library {
+    /// Background tasks are forbidden: due work runs inside calls.
+    pub lazy: bool,
     /// The configuration in force.
     pub config: Config,
     rt: Arc<AsyncRuntime>,
@@ -75,6 +77,12 @@ fn default_policy(d: &crate::config::SlotDefaults) -> crate::keys::policy::Polic
 
 /// `C_Initialize`: builds the library from configuration.
 pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
+    initialize_with(p_reserved, true)
+}
+
+/// `C_Initialize` with the choice of background tasks: `false` when the
+/// application set `CKF_LIBRARY_CANT_CREATE_OS_THREADS`.
+pub fn initialize_with(p_reserved: Option<&str>, background: bool) -> Result<()> {
     let _g = INIT_LOCK.lock();
     if FORKED.swap(false, Ordering::SeqCst) {
         // The parent's runtime threads do not exist in this child: joining
@@ -97,8 +105,9 @@ pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
     for sc in &config.slots {
         let defaults = default_policy(&config.defaults);
         let opened = open_store(&rt, sc).and_then(|store| {
-            crate::backend::open(sc)
-                .and_then(|backend| Slot::open(sc.clone(), defaults, backend, store, rt.clone()))
+            crate::backend::open(sc).and_then(|backend| {
+                Slot::open(sc.clone(), defaults, backend, store, rt.clone(), background)
+            })
         });
         match opened {
             Ok(slot) => slots.push(slot),
@@ -114,6 +123,7 @@ pub fn initialize(p_reserved: Option<&str>) -> Result<()> {
     }
     tracing::info!(slots = slots.len(), config = %config.origin, "keyrotor initialised");
     let lib = Library {
+        lazy: !background,
         config,
         rt,
         slots,
@@ -178,6 +188,16 @@ impl Library {
         f(&mut s)
     }
 
+    /// In lazy mode (no background tasks), runs due work for the session's
+    /// slot inside this call; otherwise does nothing.
+    pub fn lazy_tick(&self, h: CK_SESSION_HANDLE) {
+        if self.lazy {
+            if let Ok(slot) = self.with_session(h, |s| Ok(s.slot.clone())) {
+                slot.lazy_work();
+            }
+        }
+    }
+
     /// Counts of open sessions on `slot`.
     pub fn session_facts(&self, slot: CK_SLOT_ID) -> SessionFacts {
         let map = self.sessions.load();
@@ -222,6 +242,9 @@ impl Library {
             return rv(sys::CKR_SESSION_COUNT);
         }
         slot.reload_if_stale()?;
+        if self.lazy {
+            slot.lazy_work();
+        }
         let h = handles::next_session();
         let cell = Arc::new(Mutex::new(Session::new(h, slot, rw)));
         let _w = self.sessions_write.lock();

@@ -122,9 +122,12 @@ impl Slot {
         if facts.count > 0 {
             return rv(sys::CKR_SESSION_EXISTS);
         }
-        self.check_pin_len(so_pin)?;
+        // Re-initialising: the SO PIN is checked, not its length
+        // (C_InitToken's codes have CKR_PIN_INCORRECT, not CKR_PIN_LEN_RANGE).
         if self.refresh_token()?.is_some() {
             self.verify_pin(PinRole::So, so_pin)?;
+        } else {
+            self.check_pin_len(so_pin)?;
         }
         let key = StorageKey::generate()?;
         let so_key = wrap_with_pin(

@@ -134,8 +134,10 @@ impl Library {
                 OpSlot::Sign => s.sign = None,
                 OpSlot::Verify => s.verify = None,
             }
-            if matches!(which, OpSlot::Encrypt | OpSlot::Decrypt) {
-                s.pending = None;
+            match which {
+                OpSlot::Encrypt => s.drop_pending(OpKind::Encrypt),
+                OpSlot::Decrypt => s.drop_pending(OpKind::Decrypt),
+                _ => {}
             }
             Ok(())
         });
@@ -149,10 +151,11 @@ impl Library {
         mech: Option<&Mechanism>,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
+        self.lazy_tick(h);
         self.with_session(h, |s| {
             let Some(mech) = mech else {
                 *s.cipher_slot(kind) = None;
-                s.pending = None;
+                s.drop_pending(kind);
                 return Ok(());
             };
             if s.cipher_slot(kind).is_some() {
@@ -179,7 +182,7 @@ impl Library {
                 op.used_version = grant.version;
             }
             *s.cipher_slot(kind) = Some(op);
-            s.pending = None;
+            s.drop_pending(kind);
             s.cipher_key_uid = grant.key_uid;
             s.needs_context_login = grant.always_authenticate;
             Ok(())

@@ -34,6 +34,26 @@ impl Session {
 }
 
 impl Session {
+    /// Re-resolves a message context's key when the object table changed
+    /// since: long-lived contexts follow rotations and state changes.
+    fn follow_key(&mut self, encrypt: bool) -> Result<()> {
+        let epoch = self.slot.objects.epoch();
+        let handle = match self.message_slot(encrypt).as_ref() {
+            Some(op) if op.key_epoch != epoch && !op.busy() => op.key_handle,
+            _ => return Ok(()),
+        };
+        let purpose = if encrypt {
+            sys::CKA_ENCRYPT
+        } else {
+            sys::CKA_DECRYPT
+        };
+        let grant = self.key(handle, purpose, sys::CKM_AES_GCM, Some(sys::CKK_AES))?;
+        if let Some(op) = self.message_slot(encrypt).as_mut() {
+            op.set_key(grant.key, epoch);
+        }
+        Ok(())
+    }
+
     /// The module-made IV for the next message of a rotating key.
     fn forced_iv(&mut self, encrypt: bool) -> Result<Option<[u8; envelope::IV_LEN]>> {
         let version = self.message_op(encrypt)?.encrypting_version();
@@ -62,6 +82,7 @@ impl Library {
         mech: Option<&Mechanism>,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
+        self.lazy_tick(h);
         self.with_session(h, |s| {
             let Some(mech) = mech else {
                 *s.message_slot(encrypt) = None;
@@ -79,7 +100,10 @@ impl Library {
                 sys::CKA_DECRYPT
             };
             let grant = s.key(key, purpose, mech.ck_type(), mech.key_type())?;
-            *s.message_slot(encrypt) = Some(MessageOp::new(grant.key, encrypt)?);
+            let mut op = MessageOp::new(grant.key, encrypt)?;
+            op.key_handle = key;
+            op.key_epoch = s.slot.objects.epoch();
+            *s.message_slot(encrypt) = Some(op);
             s.cipher_key_uid = grant.key_uid;
             s.needs_context_login = grant.always_authenticate;
             Ok(())
@@ -110,6 +134,7 @@ impl Library {
                     rv(sys::CKR_BUFFER_TOO_SMALL)
                 };
             }
+            s.follow_key(encrypt)?;
             let forced = s.forced_iv(encrypt)?;
             let op = s.message_op(encrypt)?;
             let outcome = out.produce(n, true, |buf| {
@@ -133,6 +158,7 @@ impl Library {
     ) -> Result<()> {
         self.with_session(h, |s| {
             s.message_op(encrypt)?;
+            s.follow_key(encrypt)?;
             let forced = s.forced_iv(encrypt)?;
             s.message_op(encrypt)?.begin(params, aad, forced)
         })

@@ -15,6 +15,7 @@ use super::session::{FindState, Session};
 use super::slot::Slot;
 use crate::error::{rv, Result};
 use crate::keys::admin;
+use crate::keys::attrs::{CKA_KEYROTOR_DECRYPTION_COUNT, CKA_KEYROTOR_ENCRYPTION_COUNT};
 use crate::keys::objects::take_policy_attrs;
 use crate::keys::policy::Policy;
 use crate::mech::primitives::{key_wrap, rng};
@@ -173,6 +174,20 @@ impl Library {
         kinds
             .iter()
             .map(|&kind| {
+                if let (Some(r), true) = (
+                    &e.rot,
+                    kind == CKA_KEYROTOR_ENCRYPTION_COUNT || kind == CKA_KEYROTOR_DECRYPTION_COUNT,
+                ) {
+                    let (enc, dec) = c.slot.live_counts(&r.key_uid, r.version);
+                    let n = if kind == CKA_KEYROTOR_ENCRYPTION_COUNT {
+                        enc
+                    } else {
+                        dec
+                    };
+                    return Ok(AttrAnswer::Value(Zeroizing::new(
+                        (n as sys::CK_ULONG).to_ne_bytes().to_vec(),
+                    )));
+                }
                 if kind == sys::CKA_VALUE && e.has_secret() {
                     // The value may still be sealed; the hidden rule decides first.
                     if e.object.class() == sys::CKO_SECRET_KEY && e.object.is_value_hidden() {
@@ -218,6 +233,7 @@ impl Library {
 
     /// `C_FindObjectsInit`.
     pub fn find_init(&self, h: CK_SESSION_HANDLE, template: &[TemplateAttr]) -> Result<()> {
+        self.lazy_tick(h);
         let slot = self.with_session(h, |s| {
             if s.find.is_some() {
                 return rv(sys::CKR_OPERATION_ACTIVE);
@@ -262,6 +278,7 @@ impl Library {
         mech: &Mechanism,
         template: &[TemplateAttr],
     ) -> Result<CK_OBJECT_HANDLE> {
+        self.lazy_tick(h);
         let c = caller(self, h)?;
         let key_type = match mech {
             Mechanism::AesKeyGen => sys::CKK_AES,

@@ -224,6 +224,13 @@ impl Session {
         self.needs_context_login = false;
     }
 
+    /// Drops output kept for operation `kind` (other kinds keep theirs).
+    pub fn drop_pending(&mut self, kind: OpKind) {
+        if self.pending.as_ref().is_some_and(|(k, _)| *k == kind) {
+            self.pending = None;
+        }
+    }
+
     /// Drops every prepared key (on logout).
     pub fn forget_keys(&mut self) {
         self.keys.clear();

@@ -49,6 +49,7 @@ pub struct Unlocked {
 }
 
 /// A rotating key as last loaded from the store.
+#[derive(Clone)]
 pub struct KeyRing {
     /// The key row.
     pub key: KeyRecord,
@@ -92,6 +93,7 @@ pub struct Slot {
     pub default_policy: Policy,
     /// The device that holds this slot's keys; `None` for software.
     pub backend: Option<Arc<dyn KeyBackend>>,
+    lazy_last: Mutex<Option<std::time::Instant>>,
 }
 
 impl Slot {
@@ -102,6 +104,7 @@ impl Slot {
         backend: Option<Arc<dyn KeyBackend>>,
         store: Arc<dyn Store>,
         rt: Arc<AsyncRuntime>,
+        background: bool,
     ) -> Result<Arc<Slot>> {
         let holder = crate::mech::primitives::rng::random_array::<8>()?
             .iter()
@@ -128,9 +131,12 @@ impl Slot {
             holder: format!("{}:{holder}", std::process::id()),
             default_policy,
             backend,
+            lazy_last: Mutex::new(None),
         });
         slot.reload_if_stale()?;
-        slot.start_tasks();
+        if background {
+            slot.start_tasks();
+        }
         Ok(slot)
     }
 
@@ -178,16 +184,42 @@ impl Slot {
                 }
             }
         });
-        let manager = self
-            .rt
-            .spawn(crate::keys::manager::run(Arc::downgrade(self)));
-        for t in [watcher, manager] {
+        let mut tasks = vec![watcher];
+        if crate::keys::manager::in_library() {
+            tasks.push(
+                self.rt
+                    .spawn(crate::keys::manager::run(Arc::downgrade(self))),
+            );
+        }
+        for t in tasks {
             match t {
                 Ok(handle) => self.tasks.lock().push(handle),
                 Err(e) => {
                     tracing::warn!(slot = self.id, error = %e, "cannot start a background task")
                 }
             }
+        }
+    }
+
+    /// Without background tasks: the change check and one manager tick, at
+    /// most once per manager tick interval, run here inside a caller's call.
+    pub fn lazy_work(self: &Arc<Self>) {
+        {
+            let mut last = self.lazy_last.lock();
+            if last.is_some_and(|t| t.elapsed() < crate::keys::manager::TICK) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let done = self.run(|s| async move {
+            s.clone().refresh().await?;
+            if crate::keys::manager::in_library() {
+                crate::keys::manager::tick_once(&s).await?;
+            }
+            Ok(())
+        });
+        if let Err(e) = done {
+            tracing::warn!(slot = self.id, error = %e, "deferred key manager work failed");
         }
     }
 
@@ -569,6 +601,42 @@ impl Slot {
         let e = g.entry((key_uid.to_string(), version)).or_insert((0, 0));
         e.0 += encrypts;
         e.1 += decrypts;
+    }
+
+    /// Folds counts just written to the store into the loaded rings, so
+    /// this process's attributes show them without a reload.
+    pub fn note_flushed(&self, key_uid: &str, version: u32, encrypts: u64, decrypts: u64) {
+        let mut rings = self.rings.write();
+        if let Some(ring) = rings.get_mut(key_uid) {
+            let r = Arc::make_mut(ring);
+            if let Some(v) = r.versions.iter_mut().find(|v| v.version == version) {
+                v.encrypt_count = v.encrypt_count.saturating_add(encrypts);
+                v.decrypt_count = v.decrypt_count.saturating_add(decrypts);
+            }
+        }
+    }
+
+    /// Live (encrypt, decrypt) counts of a key's version, or of all its
+    /// versions: loaded, flushed, and not yet flushed.
+    pub fn live_counts(&self, key_uid: &str, version: Option<u32>) -> (u64, u64) {
+        let mut total = (0u64, 0u64);
+        if let Ok(ring) = self.ring(key_uid) {
+            for v in ring
+                .versions
+                .iter()
+                .filter(|v| version.is_none_or(|n| n == v.version))
+            {
+                total.0 += v.encrypt_count;
+                total.1 += v.decrypt_count;
+            }
+        }
+        for ((uid, v), (e, d)) in self.counts.lock().iter() {
+            if uid == key_uid && version.is_none_or(|n| n == *v) {
+                total.0 += e;
+                total.1 += d;
+            }
+        }
+        total
     }
 
     /// Takes the counts gathered since the last flush.
