@@ -107,9 +107,13 @@ impl Library {
         h: CK_SESSION_HANDLE,
         template: &[TemplateAttr],
     ) -> Result<CK_OBJECT_HANDLE> {
+        self.lazy_tick(h);
         let c = caller(self, h)?;
-        let obj = Object::from_template(template, Origin::Create, None, c.so)?;
-        self.add_object(&c, h, obj)
+        let mut policy = default_policy(&c.slot);
+        let t = take_policy_attrs(template, &mut policy)?;
+        let has_policy = t.len() != template.len();
+        let obj = Object::from_template(&t, Origin::Create, None, c.so)?;
+        self.store_new(&c, h, obj, policy, has_policy)
     }
 
     /// `C_CopyObject`.
@@ -126,8 +130,11 @@ impl Library {
             return rv(sys::CKR_ACTION_PROHIBITED);
         }
         let source = with_secret(&c.slot, &e)?;
-        let obj = source.copy_with(template, c.so)?;
-        self.add_object(&c, h, obj)
+        let mut policy = default_policy(&c.slot);
+        let t = take_policy_attrs(template, &mut policy)?;
+        let has_policy = t.len() != template.len();
+        let obj = source.copy_with(&t, c.so)?;
+        self.store_new(&c, h, obj, policy, has_policy)
     }
 
     /// `C_DestroyObject`.
@@ -296,17 +303,47 @@ impl Library {
             key_type,
         };
         let obj = Object::from_template(&t, origin, Some(secret), c.so)?;
-        if !(obj.is_token() && key_type == sys::CKK_AES) {
+        self.store_new(&c, h, obj, policy, has_policy)
+    }
+
+    /// Stores a new object. An AES secret key on the token becomes a
+    /// rotating key at version 1 (generated, imported or copied alike, so
+    /// every way a consumer puts a key on the token gives a rotatable key);
+    /// everything else is a plain object.
+    fn store_new(
+        &self,
+        c: &Caller,
+        h: CK_SESSION_HANDLE,
+        obj: Object,
+        policy: Policy,
+        has_policy: bool,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let rotating = obj.is_token()
+            && obj.class() == sys::CKO_SECRET_KEY
+            && obj.key_type() == Some(sys::CKK_AES);
+        if !rotating {
             if has_policy {
                 return rv(sys::CKR_TEMPLATE_INCONSISTENT);
             }
-            return self.add_object(&c, h, obj);
+            if c.slot.backend.is_some()
+                && obj.class() == sys::CKO_SECRET_KEY
+                && obj.secret_value().is_some()
+                && obj.is_token()
+            {
+                // A device slot keeps key material in the device only.
+                return rv(sys::CKR_TEMPLATE_INCONSISTENT);
+            }
+            return self.add_object(c, h, obj);
         }
         if !c.rw {
             return rv(sys::CKR_SESSION_READ_ONLY);
         }
         if obj.is_private() && !c.user {
             return rv(sys::CKR_USER_NOT_LOGGED_IN);
+        }
+        if c.slot.backend.is_some() && !obj.bool_attr(sys::CKA_LOCAL) {
+            // Imported material cannot be put inside the device.
+            return rv(sys::CKR_TEMPLATE_INCONSISTENT);
         }
         let key_uid = c.slot.run(move |s| admin::create(s, obj, policy))?;
         c.slot
