@@ -217,6 +217,27 @@ PY
 
 hex_of() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 
+# conf_skip CONSUMER REASON CHECK...: one SKIP line per check, all with the same reason. For capabilities
+# a consumer genuinely cannot exercise, so every cell of the matrix says PASS, FAIL or SKIP with a reason.
+conf_skip() {
+    local consumer="$1" reason="$2" cap
+    shift 2
+    for cap in "$@"; do conf_result "$consumer" "$cap" SKIP "$reason"; done
+}
+
+# ---------------------------------------------------------------------------------------------
+# keyrotor's own admin CLI, for the rotation checks. It lives beside the .so in the same target dir
+# (target/debug/keyrotor next to target/debug/libkeyrotor.so); KEYROTOR_CLI overrides.
+CONF_CLI="${KEYROTOR_CLI:-$(dirname "$MODULE")/keyrotor}"
+export CONF_CLI
+
+# conf_cli ARGS...: the CLI against this script's store and slot, user PIN from $KEYROTOR_PIN (the CLI
+# never takes a PIN as an argument). CONF_SLOT_ID must be set (conf_slot_info).
+conf_cli() {
+    KEYROTOR_PIN="$CONF_USER_PIN" timeout "$CONF_TIMEOUT" "$CONF_CLI" --config "$KEYROTOR_CONF" \
+        --slot "${CONF_SLOT_ID:-0}" "$@"
+}
+
 # Executed directly: `lib.sh with-token CMD...` runs CMD against a fresh, initialised token.
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     set -uo pipefail

@@ -48,8 +48,10 @@ except ImportError as e:  # pragma: no cover - environment problem, reported as 
           "python3-cryptography; run with /usr/bin/python3)")
     sys.exit(1)
 
-CONSUMER = "pykcs11"
+CONSUMER = os.environ.get("CONF_RESULT_CONSUMER", "pykcs11")
 MODULE = os.environ["MODULE"]
+# p11-kit.sh runs this script through p11-kit-proxy.so, which loads MODULE.
+LOAD_MODULE = os.environ.get("CONF_LOAD_MODULE", MODULE)
 LABEL = os.environ.get("CONF_TOKEN_LABEL", "conformance")
 PIN = os.environ.get("CONF_USER_PIN", "1234")
 IS_SOFTHSM = "softhsm" in os.path.basename(MODULE)
@@ -113,7 +115,7 @@ def expect_error(fn, wanted, softhsm_alt=None):
 def main():
     lib = PyKCS11.PyKCS11Lib()
     try:
-        lib.load(MODULE)
+        lib.load(LOAD_MODULE)
         slot = next(s for s in lib.getSlotList(tokenPresent=True)
                     if lib.getTokenInfo(s).label.strip() == LABEL)
         session = lib.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)

@@ -10,7 +10,9 @@ PACKAGES=(
     gnutls-bin           # p11tool
     python3-pykcs11      # PyKCS11 for Debian's /usr/bin/python3
     python3-cryptography # reference AES-GCM for byte-for-byte comparisons
-    p11-kit              # `p11-kit server` to simulate HSM outages
+    p11-kit              # `p11-kit server` to simulate HSM outages; `p11-kit list-modules` (conformance)
+    p11-kit-modules      # p11-kit-proxy.so: conformance/p11-kit.sh drives the module through the proxy
+    python3-venv         # the venv that holds python-pkcs11 (PyPI) for conformance/python_pkcs11.sh
     libengine-pkcs11-openssl
     cmake                # aws-lc-rs builds its C sources with cmake
     sqlite3              # inspecting stores in tests and the demo
@@ -45,6 +47,13 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 else
     echo "install-test-deps: all ${#PACKAGES[@]} packages present"
+fi
+
+# python-pkcs11 is not packaged by Debian: a venv (Debian's python3 -m venv --system-site-packages) with
+# the pinned version from PyPI. Reused when present; conformance/python_pkcs11.sh makes it on demand too.
+if ! "$(dirname "$0")/../conformance/python_pkcs11.sh" --install; then
+    echo "install-test-deps: python-pkcs11 venv could not be created (PyPI reachable?)" >&2
+    exit 1
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then
