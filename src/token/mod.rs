@@ -14,3 +14,6 @@ pub mod output;
 pub mod runtime;
 pub mod session;
 pub mod slot;
+pub mod slot_device;
+pub mod slot_persist;
+pub mod slot_usage;

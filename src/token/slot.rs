@@ -22,7 +22,7 @@ use crate::keys::policy::Policy;
 use crate::mech::key::KeyMaterial;
 use crate::object::Object;
 use crate::store::crypt::{DataKeys, SealAad, StorageKey};
-use crate::store::{KeyRecord, ObjectRecord, Store, TokenRecord, VersionRecord};
+use crate::store::{KeyRecord, Store, TokenRecord, VersionRecord};
 
 /// Nobody is logged in.
 pub const LOGIN_PUBLIC: u8 = 0;
@@ -36,9 +36,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The field name bound into the sealing AAD of an object's value.
 const VALUE_FIELD: &str = "value";
-
-/// IVs a process reserves from the store at a time, per key version.
-const IV_BLOCK: u64 = 1 << 20;
 
 /// The token master key and the data keys it unlocked (after a login).
 pub struct Unlocked {
@@ -67,26 +64,26 @@ pub struct Slot {
     pub config: SlotConfig,
     /// The id under which the store keeps this token's rows.
     pub token_id: String,
-    store: Arc<dyn Store>,
-    rt: Arc<AsyncRuntime>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) rt: Arc<AsyncRuntime>,
     /// The token row as last read (None: not initialised).
     pub token: RwLock<Option<TokenRecord>>,
     /// `LOGIN_*`; read on the hot path, written under `login_lock`.
     pub login: AtomicU8,
     /// Serialises login, logout, PIN changes and token initialisation.
     pub login_lock: Mutex<()>,
-    unlocked: RwLock<Option<Arc<Unlocked>>>,
+    pub(super) unlocked: RwLock<Option<Arc<Unlocked>>>,
     /// Every object of the slot.
     pub objects: ObjectTable,
-    rings: RwLock<HashMap<String, Arc<KeyRing>>>,
+    pub(super) rings: RwLock<HashMap<String, Arc<KeyRing>>>,
     // An async lock: writers and reloads hold it across store calls on the
     // runtime, where a blocking lock could stall the runtime's only worker.
-    persist: tokio::sync::Mutex<()>,
-    loaded_generation: AtomicU64,
-    stale: AtomicBool,
+    pub(super) persist: tokio::sync::Mutex<()>,
+    pub(super) loaded_generation: AtomicU64,
+    pub(super) stale: AtomicBool,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    counts: Mutex<HashMap<(String, u32), (u64, u64)>>,
-    ivs: Mutex<HashMap<(String, u32), (u64, u64)>>,
+    pub(super) counts: Mutex<HashMap<(String, u32), (u64, u64)>>,
+    pub(super) ivs: Mutex<HashMap<(String, u32), (u64, u64)>>,
     /// This process's identity in the manager's leader lease.
     pub holder: String,
     /// Policy new rotating keys start from (`[defaults]` of the config).
@@ -292,7 +289,7 @@ impl Slot {
     }
 
     /// The current object and version objects of one rotating key.
-    fn key_faces(
+    pub(super) fn key_faces(
         key: &KeyRecord,
         versions: &[VersionRecord],
     ) -> Result<(Vec<LoadedObject>, Policy)> {
@@ -416,130 +413,6 @@ impl Slot {
         )
     }
 
-    /// Prepares unsealed bytes as key material: on a device slot the bytes
-    /// of a rotating key's version are the device's reference to the key.
-    pub fn key_material(
-        &self,
-        key_type: Option<sys::CK_KEY_TYPE>,
-        raw: Zeroizing<Vec<u8>>,
-        device: bool,
-    ) -> Result<KeyMaterial> {
-        match (&self.backend, device) {
-            (Some(b), true) => Ok(KeyMaterial::device(b.clone(), key_type, raw)),
-            _ => KeyMaterial::new(key_type, raw),
-        }
-    }
-
-    /// New key material for a version of a rotating key, as the bytes to
-    /// seal: random bytes in software, a fresh device key's reference on a
-    /// device slot.
-    pub fn new_version_secret(
-        &self,
-        label: &str,
-        id: &[u8],
-        len: usize,
-    ) -> Result<Zeroizing<Vec<u8>>> {
-        match &self.backend {
-            Some(b) => Ok(Zeroizing::new(b.generate_aes(label, id, len)?)),
-            None => {
-                let mut secret = Zeroizing::new(vec![0u8; len]);
-                crate::mech::primitives::rng::fill(&mut secret)?;
-                Ok(secret)
-            }
-        }
-    }
-
-    /// Erases a version's material in the device before the store forgets
-    /// its reference (software material is erased by the store alone).
-    pub fn erase_in_device(&self, v: &VersionRecord) -> Result<()> {
-        if let (Some(b), Some(sealed)) = (&self.backend, &v.sealed) {
-            let reference = self.unseal(&v.version_uid, sealed)?;
-            b.destroy(&reference)?;
-        }
-        Ok(())
-    }
-
-    /// Mechanisms this slot offers (a device slot only what its device does).
-    pub fn mechanisms(&self) -> Vec<&'static crate::mech::registry::MechInfo> {
-        let all = crate::mech::registry::SOFTWARE.iter();
-        match &self.backend {
-            None => all.collect(),
-            Some(b) => {
-                let offered = b.mechanisms();
-                all.filter(|m| offered.contains(&m.mech) || m.flags & sys::CKF_DIGEST != 0)
-                    .collect()
-            }
-        }
-    }
-
-    /// Writes a new token object to the store and adds it to the table.
-    pub fn persist_new(
-        self: &Arc<Self>,
-        handle: sys::CK_OBJECT_HANDLE,
-        mut object: Object,
-        uid: String,
-    ) -> Result<()> {
-        let mut material = None;
-        let sealed = match object.secret_value() {
-            Some(v) => {
-                let sealed = self.seal(&uid, v)?;
-                material = Some(KeyMaterial::new(
-                    object.key_type(),
-                    Zeroizing::new(v.to_vec()),
-                )?);
-                Some(sealed)
-            }
-            None => None,
-        };
-        // The table keeps only the sealed value, so logout really forgets it.
-        object.drop_secret();
-        let public = object.encode_public();
-        let rec = ObjectRecord {
-            uid: uid.clone(),
-            public: public.clone(),
-            secret: sealed.clone(),
-        };
-        let entry = ObjectEntry::new(handle, object, uid, None, sealed, public);
-        if let Some(m) = material {
-            entry.prime(m);
-        }
-        self.run(move |slot| async move {
-            let _g = slot.persist.lock().await;
-            slot.store.insert_object(&rec).await?;
-            slot.objects.insert(entry);
-            Ok(())
-        })
-    }
-
-    /// Stores new attributes of a token object and swaps the entry.
-    pub fn persist_update(self: &Arc<Self>, old: &ObjectEntry, object: Object) -> Result<()> {
-        let public = object.encode_public();
-        let rec = ObjectRecord {
-            uid: old.uid.clone(),
-            public: public.clone(),
-            secret: old.sealed.clone(),
-        };
-        let entry = old.with_object(object, public);
-        self.run(move |slot| async move {
-            let _g = slot.persist.lock().await;
-            slot.store.update_object(&rec).await?;
-            slot.objects.replace(entry);
-            Ok(())
-        })
-    }
-
-    /// Deletes a token object from the store and the table.
-    pub fn persist_delete(self: &Arc<Self>, entry: &ObjectEntry) -> Result<()> {
-        let uid = entry.uid.clone();
-        let handle = entry.handle;
-        self.run(move |slot| async move {
-            let _g = slot.persist.lock().await;
-            slot.store.delete_object(&uid).await?;
-            slot.objects.remove(handle);
-            Ok(())
-        })
-    }
-
     /// Reloads when the store changed since this process last looked.
     pub async fn refresh(self: Arc<Self>) -> Result<()> {
         let g = self.store.generation().await?;
@@ -548,125 +421,6 @@ impl Slot {
             self.reload().await?;
         }
         Ok(())
-    }
-
-    /// Runs one key write against the store under the persist lock. When
-    /// nobody else wrote in between, the loaded generation moves along with
-    /// it, so the change watcher does not reload what the caller then
-    /// applies locally with [`Slot::apply_key`] or [`Slot::drop_key`].
-    pub async fn write_key<T, F, Fut>(self: Arc<Self>, f: F) -> Result<T>
-    where
-        F: FnOnce(Arc<dyn Store>) -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
-        let _g = self.persist.lock().await;
-        let before = self.store.generation().await?;
-        let out = f(self.store.clone()).await?;
-        let after = self.store.generation().await?;
-        let _ = self.loaded_generation.compare_exchange(
-            before,
-            after,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        Ok(out)
-    }
-
-    /// Installs one rotating key's new state in the ring map and the table.
-    pub fn apply_key(&self, key: KeyRecord, mut versions: Vec<VersionRecord>) -> Result<()> {
-        versions.sort_by_key(|v| v.version);
-        let (faces, policy) = Self::key_faces(&key, &versions)?;
-        let uid = key.key_uid.clone();
-        self.rings.write().insert(
-            uid.clone(),
-            Arc::new(KeyRing {
-                key,
-                policy,
-                versions,
-            }),
-        );
-        self.objects.merge_key(&uid, faces);
-        Ok(())
-    }
-
-    /// Removes a rotating key from the ring map and the table.
-    pub fn drop_key(&self, key_uid: &str) {
-        self.rings.write().remove(key_uid);
-        self.objects.merge_key(key_uid, Vec::new());
-    }
-
-    /// Adds uses of a key version to the counts the manager flushes.
-    pub fn count(&self, key_uid: &str, version: u32, encrypts: u64, decrypts: u64) {
-        let mut g = self.counts.lock();
-        let e = g.entry((key_uid.to_string(), version)).or_insert((0, 0));
-        e.0 += encrypts;
-        e.1 += decrypts;
-    }
-
-    /// Folds counts just written to the store into the loaded rings, so
-    /// this process's attributes show them without a reload.
-    pub fn note_flushed(&self, key_uid: &str, version: u32, encrypts: u64, decrypts: u64) {
-        let mut rings = self.rings.write();
-        if let Some(ring) = rings.get_mut(key_uid) {
-            let r = Arc::make_mut(ring);
-            if let Some(v) = r.versions.iter_mut().find(|v| v.version == version) {
-                v.encrypt_count = v.encrypt_count.saturating_add(encrypts);
-                v.decrypt_count = v.decrypt_count.saturating_add(decrypts);
-            }
-        }
-    }
-
-    /// Live (encrypt, decrypt) counts of a key's version, or of all its
-    /// versions: loaded, flushed, and not yet flushed.
-    pub fn live_counts(&self, key_uid: &str, version: Option<u32>) -> (u64, u64) {
-        let mut total = (0u64, 0u64);
-        if let Ok(ring) = self.ring(key_uid) {
-            for v in ring
-                .versions
-                .iter()
-                .filter(|v| version.is_none_or(|n| n == v.version))
-            {
-                total.0 += v.encrypt_count;
-                total.1 += v.decrypt_count;
-            }
-        }
-        for ((uid, v), (e, d)) in self.counts.lock().iter() {
-            if uid == key_uid && version.is_none_or(|n| n == *v) {
-                total.0 += e;
-                total.1 += d;
-            }
-        }
-        total
-    }
-
-    /// Takes the counts gathered since the last flush.
-    pub fn take_counts(&self) -> HashMap<(String, u32), (u64, u64)> {
-        std::mem::take(&mut *self.counts.lock())
-    }
-
-    /// Reserves `n` IV counters for a key version: from this process's
-    /// block, refilled from the store (never under a lock) when used up.
-    pub fn reserve_ivs(&self, key_uid: &str, version: u32, n: u64) -> Result<u64> {
-        let k = (key_uid.to_string(), version);
-        loop {
-            {
-                let mut g = self.ivs.lock();
-                if let Some((next, end)) = g.get_mut(&k) {
-                    if end.saturating_sub(*next) >= n {
-                        let start = *next;
-                        *next += n;
-                        return Ok(start);
-                    }
-                }
-            }
-            let (uid, v) = (k.0.clone(), k.1);
-            let start =
-                self.store_call(move |s| async move { s.reserve_ivs(&uid, v, IV_BLOCK).await })?;
-            let end = start
-                .checked_add(IV_BLOCK)
-                .map_or_else(|| rv(sys::CKR_DATA_LEN_RANGE), Ok)?;
-            self.ivs.lock().insert(k.clone(), (start, end));
-        }
     }
 
     /// Stops the background tasks, flushes counts, closes the store.
