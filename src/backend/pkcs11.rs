@@ -24,10 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use cryptoki::object::ObjectHandle;
 use cryptoki::slot::Slot;
 use cryptoki_sys as sys;
 use parking_lot::{Mutex, RwLock};
-use sys::{CK_MECHANISM_TYPE, CK_OBJECT_HANDLE};
+use sys::CK_MECHANISM_TYPE;
 use zeroize::Zeroizing;
 
 use self::errors::{classify, presented, raw_code, Failure};
@@ -60,7 +61,7 @@ struct Inner {
     // slots when its server restarts).
     slot: Mutex<(u64, Option<Slot>)>,
     // Object handle of each reference, per generation.
-    keys: RwLock<HashMap<Vec<u8>, (u64, CK_OBJECT_HANDLE)>>,
+    keys: RwLock<HashMap<Vec<u8>, (u64, ObjectHandle)>>,
     mechs: Vec<CK_MECHANISM_TYPE>,
     // The HSM refused the PIN once: never try again (it would lock the PIN).
     pin_refused: AtomicBool,
@@ -84,7 +85,9 @@ impl Inner {
             }
             let attempt = match slot {
                 Some(c) => op(self, &st, c),
-                None => self.open_conn(&st).and_then(|c| op(self, &st, slot.insert(c))),
+                None => self
+                    .open_conn(&st)
+                    .and_then(|c| op(self, &st, slot.insert(c))),
             };
             let e = match attempt {
                 Ok(r) => {
@@ -96,6 +99,7 @@ impl Inner {
             let Some(code) = raw_code(&e) else {
                 return Err(e);
             };
+            tracing::debug!(backend = %self.name, code = crate::error::rv_name(code), raw = code, "HSM call failed");
             match classify(code) {
                 Failure::Request => return rv(presented(code)),
                 Failure::Handle => self.keys.write().clear(),
@@ -112,7 +116,6 @@ impl Inner {
                 }
             }
             if retried || Instant::now() >= deadline {
-                tracing::debug!(backend = %self.name, code = crate::error::rv_name(code), "HSM call failed");
                 return rv(presented(code));
             }
             retried = true;
@@ -133,20 +136,20 @@ impl Inner {
     }
 
     fn hsm_slot(&self, st: &State) -> Result<Slot> {
-        let mut cached = self.slot.lock();
-        if let (gen, Some(s)) = *cached {
+        if let (gen, Some(s)) = *self.slot.lock() {
             if gen == st.gen {
                 return Ok(s);
             }
         }
+        // Not under the lock: listing tokens is a call to the HSM.
         let s = open::find_token(st, &self.cfg.token)
             .map_err(|e| Error::Rv(e.code().unwrap_or(sys::CKR_TOKEN_NOT_PRESENT)))?;
-        *cached = (st.gen, Some(s));
+        *self.slot.lock() = (st.gen, Some(s));
         Ok(s)
     }
 
     /// The HSM object of `reference` (cached per connection).
-    fn key(&self, st: &State, conn: &Conn, reference: &[u8]) -> Result<CK_OBJECT_HANDLE> {
+    fn key(&self, st: &State, conn: &Conn, reference: &[u8]) -> Result<ObjectHandle> {
         if let Some((gen, h)) = self.keys.read().get(reference) {
             if *gen == st.gen {
                 return Ok(*h);
@@ -157,10 +160,8 @@ impl Inner {
             tracing::error!(backend = %self.name, objects = found.len(), "a version key is not in the HSM exactly once");
             return rv(sys::CKR_DEVICE_ERROR);
         };
-        let h = one.handle();
-        self.keys
-            .write()
-            .insert(reference.to_vec(), (st.gen, h));
+        let h = *one;
+        self.keys.write().insert(reference.to_vec(), (st.gen, h));
         Ok(h)
     }
 
@@ -222,10 +223,7 @@ impl Pkcs11Backend {
                 let inner = self.inner.clone();
                 let on_abandon = || {
                     tracing::error!(backend = %self.inner.name, timeout = ?self.inner.cfg.timeout, "an HSM call did not return in time");
-                    let gen = self.inner.module.read(Instant::now()).map(|s| s.gen);
-                    if let Ok(gen) = gen {
-                        self.inner.module.mark_broken(gen);
-                    }
+                    self.inner.module.mark_hung();
                 };
                 w.call(
                     deadline,
@@ -259,10 +257,17 @@ impl Pkcs11Backend {
         }
         // A worker may outlive this call (timeout): it gets its own copies.
         let cap = out.len();
-        let (reference, iv, aad, input) = (reference.to_vec(), iv.to_vec(), aad.to_vec(), input.to_vec());
+        let (reference, iv, aad, input) = (
+            reference.to_vec(),
+            iv.to_vec(),
+            aad.to_vec(),
+            input.to_vec(),
+        );
         let (n, buf) = self.call(move |inner, st, conn| {
             let mut buf = Zeroizing::new(vec![0u8; cap]);
-            let n = inner.gcm(st, conn, &reference, encrypt, &iv, &aad, tag_len, &input, &mut buf)?;
+            let n = inner.gcm(
+                st, conn, &reference, encrypt, &iv, &aad, tag_len, &input, &mut buf,
+            )?;
             Ok((n, buf))
         })?;
         let src = buf.get(..n).ok_or(Error::Rv(sys::CKR_GENERAL_ERROR))?;
@@ -287,9 +292,8 @@ impl KeyBackend for Pkcs11Backend {
         reference.push(b'#');
         reference.extend_from_slice(suffix.as_bytes());
         let (label, r) = (label.to_string(), reference.clone());
-        let (gen, handle) = self.call(move |_, st, conn| {
-            Ok((st.gen, ops::generate(conn, &label, &r, len)?.handle()))
-        })?;
+        let (gen, handle) =
+            self.call(move |_, st, conn| Ok((st.gen, ops::generate(conn, &label, &r, len)?)))?;
         self.inner
             .keys
             .write()
@@ -341,7 +345,7 @@ impl Drop for Pkcs11Backend {
     fn drop(&mut self) {
         let conns = match &self.exec {
             Exec::Inline(pool) => pool.drain(),
-            Exec::Worker(w) => w.stop(),
+            Exec::Worker(w) => w.stop(self.inner.cfg.timeout),
         };
         if let Ok(st) = self.inner.module.read(Instant::now() + RECONNECT_WAIT) {
             for c in conns {

@@ -42,8 +42,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 pub use model::parse_duration;
-pub use pkcs11::{CallMode, GcmMode, PinSource, Pkcs11Config, TokenSelector};
 use model::{located, RawConfig, RawDefaults, RawLog, RawSlot};
+pub use pkcs11::{CallMode, GcmMode, PinSource, Pkcs11Config, TokenSelector};
 use toml::Spanned;
 
 /// Origin name used when the configuration text came in `pReserved`.

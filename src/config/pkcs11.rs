@@ -279,7 +279,9 @@ impl Validator<'_> {
             Some((other, span)) => {
                 return self.err(
                     Some(span),
-                    &format!("slot.pkcs11.gcm \"{other}\" is not a mode; expected \"native\" or \"ecb\""),
+                    &format!(
+                        "slot.pkcs11.gcm \"{other}\" is not a mode; expected \"native\" or \"ecb\""
+                    ),
                 )
             }
         };

@@ -38,14 +38,20 @@ pub fn find(slot: &Slot, name: &str) -> Result<Arc<KeyRing>> {
 /// secret value still attached) and returns the key's uid.
 pub async fn create(slot: Arc<Slot>, mut object: Object, policy: Policy) -> Result<String> {
     policy.validate()?;
-    let name = String::from_utf8(object.label().to_vec())
+    let mut name = String::from_utf8(object.label().to_vec())
         .map_err(|_| Error::Rv(sys::CKR_ATTRIBUTE_VALUE_INVALID))?;
-    if name.is_empty() || name.contains('@') {
+    if name.contains('@') {
+        // `@` separates a key's name from its version in version labels.
         return rv(sys::CKR_ATTRIBUTE_VALUE_INVALID);
+    }
+    let key_uid = manager::new_uid()?;
+    if name.is_empty() {
+        // A rotating key needs a name; an unlabelled one gets one from its id.
+        name = format!("key-{}", &key_uid[..8]);
+        object.set_token_attr(sys::CKA_LABEL, name.as_bytes())?;
     }
     // A duplicate name is refused by the store's unique index
     // (CKR_ATTRIBUTE_VALUE_INVALID), atomically across processes.
-    let key_uid = manager::new_uid()?;
     let version_uid = manager::new_uid()?;
     let secret = match (&slot.backend, object.secret_value()) {
         // On a device slot the key is made inside the device instead.

@@ -306,10 +306,11 @@ impl Library {
         self.store_new(&c, h, obj, policy, has_policy)
     }
 
-    /// Stores a new object. An AES secret key on the token becomes a
-    /// rotating key at version 1 (generated, imported or copied alike, so
-    /// every way a consumer puts a key on the token gives a rotatable key);
-    /// everything else is a plain object.
+    /// Stores a new object. A generated AES token key becomes a rotating
+    /// key at version 1; an imported or copied one does so when its
+    /// template names a keyrotor policy attribute (an explicit opt-in, so
+    /// ordinary imports keep plain PKCS#11 semantics such as shared labels).
+    /// Everything else is a plain object.
     fn store_new(
         &self,
         c: &Caller,
@@ -318,9 +319,11 @@ impl Library {
         policy: Policy,
         has_policy: bool,
     ) -> Result<CK_OBJECT_HANDLE> {
+        let generated = obj.bool_attr(sys::CKA_LOCAL);
         let rotating = obj.is_token()
             && obj.class() == sys::CKO_SECRET_KEY
-            && obj.key_type() == Some(sys::CKK_AES);
+            && obj.key_type() == Some(sys::CKK_AES)
+            && (generated || has_policy);
         if !rotating {
             if has_policy {
                 return rv(sys::CKR_TEMPLATE_INCONSISTENT);

@@ -137,7 +137,10 @@ mod tests {
     #[test]
     fn failures_are_classified() {
         assert_eq!(classify(sys::CKR_DEVICE_ERROR), Failure::Connection);
-        assert_eq!(classify(sys::CKR_CRYPTOKI_NOT_INITIALIZED), Failure::Connection);
+        assert_eq!(
+            classify(sys::CKR_CRYPTOKI_NOT_INITIALIZED),
+            Failure::Connection
+        );
         assert_eq!(classify(sys::CKR_SESSION_HANDLE_INVALID), Failure::Session);
         assert_eq!(classify(sys::CKR_USER_NOT_LOGGED_IN), Failure::Session);
         assert_eq!(classify(sys::CKR_OBJECT_HANDLE_INVALID), Failure::Handle);
@@ -148,9 +151,18 @@ mod tests {
     fn callers_see_meaningful_codes_only() {
         assert_eq!(presented(sys::CKR_DEVICE_ERROR), sys::CKR_DEVICE_ERROR);
         assert_eq!(presented(sys::CKR_DATA_LEN_RANGE), sys::CKR_DATA_LEN_RANGE);
-        assert_eq!(presented(sys::CKR_SESSION_HANDLE_INVALID), sys::CKR_DEVICE_ERROR);
-        assert_eq!(presented(sys::CKR_USER_NOT_LOGGED_IN), sys::CKR_DEVICE_ERROR);
-        assert_eq!(presented(sys::CKR_KEY_HANDLE_INVALID), sys::CKR_DEVICE_ERROR);
+        assert_eq!(
+            presented(sys::CKR_SESSION_HANDLE_INVALID),
+            sys::CKR_DEVICE_ERROR
+        );
+        assert_eq!(
+            presented(sys::CKR_USER_NOT_LOGGED_IN),
+            sys::CKR_DEVICE_ERROR
+        );
+        assert_eq!(
+            presented(sys::CKR_KEY_HANDLE_INVALID),
+            sys::CKR_DEVICE_ERROR
+        );
         assert!(is_bad_tag(sys::CKR_GENERAL_ERROR));
         assert!(is_bad_tag(sys::CKR_ENCRYPTED_DATA_INVALID));
         assert!(!is_bad_tag(sys::CKR_DEVICE_ERROR));

@@ -42,7 +42,10 @@ pub(super) fn encrypt(
     ct.copy_from_slice(plaintext);
     xor_in_place(ct, ks.stream());
     let tag = ks.tag(aad, ct)?;
-    tag_out.copy_from_slice(tag.get(..tag_len).ok_or(Error::Rv(sys::CKR_GENERAL_ERROR))?);
+    tag_out.copy_from_slice(
+        tag.get(..tag_len)
+            .ok_or(Error::Rv(sys::CKR_GENERAL_ERROR))?,
+    );
     Ok(total)
 }
 
@@ -229,7 +232,13 @@ mod tests {
     #[test]
     fn matches_the_software_gcm_for_other_ivs_tags_and_lengths() {
         let key = AesKey::new(&[7u8; 32]).unwrap();
-        for (iv_len, tag_len, len) in [(12, 16, 0), (12, 12, 1), (16, 16, 4096), (8, 13, 33), (60, 16, 17)] {
+        for (iv_len, tag_len, len) in [
+            (12, 16, 0),
+            (12, 12, 1),
+            (16, 16, 4096),
+            (8, 13, 33),
+            (60, 16, 17),
+        ] {
             let iv: Vec<u8> = (0..iv_len as u8).collect();
             let pt = vec![0x5a; len];
             let mut ours = vec![0u8; len + tag_len];

@@ -43,10 +43,13 @@ unsafe impl Sync for Functions {}
 
 /// The module as calls see it.
 pub(super) struct State {
-    /// The `cryptoki` context (management calls).
+    /// The `cryptoki` context.
     pub ctx: Pkcs11,
-    /// The same module's function list (hot-path calls).
-    pub fns: Functions,
+    /// The same module's function list for the hot-path calls, when it is
+    /// the very instance `cryptoki` initialised. p11-kit's client hands out
+    /// a new, separate instance per `C_GetFunctionList`: then `None`, and
+    /// everything goes through `cryptoki`.
+    pub fns: Option<Functions>,
     /// Bumped by every reconnect: sessions and handles of an older
     /// generation are dead.
     pub gen: u64,
@@ -101,7 +104,13 @@ impl Module {
     }
 
     fn load(path: &Path, pid: u32) -> std::result::Result<Module, LoadError> {
-        let ctx = Pkcs11::new(path).map_err(|e| LoadError::Load(e.to_string()))?;
+        let ctx = Pkcs11::new(path).map_err(|e| {
+            LoadError::Load(match e {
+                // dlopen's own words ("cannot open shared object file", "invalid ELF header").
+                cryptoki::error::Error::LibraryLoading(l) => l.to_string(),
+                other => other.to_string(),
+            })
+        })?;
         // SAFETY: loading a library runs its initialisers; this is the same
         // file `cryptoki` just loaded (the second dlopen only counts up).
         let lib = unsafe { sys::Pkcs11::new(path) }.map_err(|e| LoadError::Load(e.to_string()))?;
@@ -119,6 +128,10 @@ impl Module {
             Err(e) if code_of(&e) == sys::CKR_CRYPTOKI_ALREADY_INITIALIZED => false,
             Err(e) => return Err(LoadError::Init(code_of(&e))),
         };
+        let fns = shares_init(&fns).then_some(fns);
+        if fns.is_none() {
+            tracing::info!(module = %path.display(), "module hands out separate instances; all calls go through cryptoki");
+        }
         Ok(Module {
             path: path.to_path_buf(),
             pid,
@@ -133,9 +146,10 @@ impl Module {
 
     /// The module's file name, for names and logs.
     pub fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     /// The state for one call. While the module is marked broken this tries
@@ -157,6 +171,14 @@ impl Module {
         }
         if !self.broken.swap(true, Ordering::AcqRel) {
             tracing::warn!(module = %self.path.display(), "HSM connection lost; reconnecting");
+        }
+    }
+
+    /// A call is stuck inside the HSM: treat the connection as lost (the
+    /// reconnect then waits for that call, failing fast meanwhile).
+    pub fn mark_hung(&self) {
+        if !self.broken.swap(true, Ordering::AcqRel) {
+            tracing::warn!(module = %self.path.display(), "HSM not answering; failing fast until it does");
         }
     }
 
@@ -182,7 +204,10 @@ impl Module {
         }
         let failures = self.failures.fetch_add(1, Ordering::Relaxed).min(8);
         *next = now + (BACKOFF_START * 2u32.pow(failures)).min(BACKOFF_MAX);
-        let Some(mut st) = self.state.try_write_until(deadline.min(now + RECONNECT_WAIT)) else {
+        let Some(mut st) = self
+            .state
+            .try_write_until(deadline.min(now + RECONNECT_WAIT))
+        else {
             return false; // a call is still inside the old connection
         };
         let ok = if self.owns_init {
@@ -215,6 +240,19 @@ impl Drop for Module {
             let _ = self.state.get_mut().ctx.clone().finalize();
         }
     }
+}
+
+/// Whether `fns` is the instance `cryptoki` just initialised: a separate,
+/// never-initialised instance answers `C_GetInfo` with
+/// `CKR_CRYPTOKI_NOT_INITIALIZED`.
+fn shares_init(fns: &Functions) -> bool {
+    let Some(get_info) = fns.0.C_GetInfo else {
+        return false;
+    };
+    // SAFETY: C_GetInfo writes one CK_INFO into the struct we own.
+    let mut info: sys::CK_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the pointer is valid for the call.
+    (unsafe { get_info(&mut info) }) == sys::CKR_OK
 }
 
 fn init_args() -> CInitializeArgs {

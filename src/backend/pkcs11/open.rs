@@ -82,9 +82,12 @@ fn connect(cfg: &Pkcs11Config, pin: &str) -> Result<Opened> {
         )),
     })?;
     let file = module.file_name();
-    let st = module
-        .read(Instant::now() + cfg.timeout)
-        .map_err(|_| Error::Config(format!("{}: slot.pkcs11: the HSM is not available", at.module)))?;
+    let st = module.read(Instant::now() + cfg.timeout).map_err(|_| {
+        Error::Config(format!(
+            "{}: slot.pkcs11: the HSM is not available",
+            at.module
+        ))
+    })?;
     let slot = find_token(&st, &cfg.token).map_err(|e| match e {
         TokenError::Hsm(code) => Error::Config(format!(
             "{}: slot.pkcs11: cannot list the tokens of {file}: {}",
@@ -339,9 +342,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pin");
         std::fs::write(&p, "1234\r\n").unwrap();
-        assert_eq!(read_pin(&cfg(PinSource::File(p.clone()))).unwrap().as_str(), "1234");
+        assert_eq!(
+            read_pin(&cfg(PinSource::File(p.clone()))).unwrap().as_str(),
+            "1234"
+        );
         std::fs::write(&p, "1234\n\n").unwrap();
-        assert_eq!(read_pin(&cfg(PinSource::File(p.clone()))).unwrap().as_str(), "1234\n");
+        assert_eq!(
+            read_pin(&cfg(PinSource::File(p.clone()))).unwrap().as_str(),
+            "1234\n"
+        );
         std::fs::write(&p, "\n").unwrap();
         assert_eq!(
             config_error(read_pin(&cfg(PinSource::File(p)))),
@@ -388,6 +397,7 @@ mod tests {
             "k.toml line 7, column 9: slot.pkcs11.slot_id: slot 3 has no token in x.so; slots \
              with a token: 17 (\"HSM-A\"), 18 (\"B\")"
         );
-        assert!(missing_token(&c, "x.so", &[]).ends_with("no token is present (initialise one on the HSM first)"));
+        assert!(missing_token(&c, "x.so", &[])
+            .ends_with("no token is present (initialise one on the HSM first)"));
     }
 }

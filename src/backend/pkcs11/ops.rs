@@ -3,17 +3,20 @@
 //! and the hot-path AES-GCM and AES-ECB calls (through the raw function
 //! list: one `C_Encrypt` straight into the caller's buffer).
 
+use cryptoki::context::Function;
+use cryptoki::error::Error as CkError;
+use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use cryptoki_sys as sys;
-use sys::{CK_OBJECT_HANDLE, CK_ULONG};
+use sys::CK_ULONG;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::errors::{code_of, is_bad_tag, lift};
-use super::module::State;
+use super::module::{Functions, State};
 use super::pool::Conn;
 use crate::error::{rv, Error, Result};
 
@@ -31,7 +34,10 @@ pub(super) fn open_conn(st: &State, slot: Slot, pin: &str) -> Result<Conn> {
         Err(_) => false,
     };
     if !logged_in {
-        match conn.session.login(UserType::User, Some(&AuthPin::from(pin))) {
+        match conn
+            .session
+            .login(UserType::User, Some(&AuthPin::from(pin)))
+        {
             Ok(()) => {}
             Err(e) if code_of(&e) == sys::CKR_USER_ALREADY_LOGGED_IN => {}
             Err(e) => {
@@ -105,13 +111,11 @@ pub(super) fn ping(conn: &Conn) -> Result<()> {
 
 /// The mechanisms `slot` lists whose info has all `flags`.
 pub(super) fn supports(st: &State, slot: Slot, mech: MechanismType, flags: sys::CK_FLAGS) -> bool {
-    st.ctx
-        .get_mechanism_info(slot, mech)
-        .is_ok_and(|info| {
-            (flags & sys::CKF_ENCRYPT == 0 || info.encrypt())
-                && (flags & sys::CKF_DECRYPT == 0 || info.decrypt())
-                && (flags & sys::CKF_GENERATE == 0 || info.generate())
-        })
+    st.ctx.get_mechanism_info(slot, mech).is_ok_and(|info| {
+        (flags & sys::CKF_ENCRYPT == 0 || info.encrypt())
+            && (flags & sys::CKF_DECRYPT == 0 || info.decrypt())
+            && (flags & sys::CKF_GENERATE == 0 || info.generate())
+    })
 }
 
 fn ulong(n: usize) -> Result<CK_ULONG> {
@@ -125,7 +129,81 @@ fn ulong(n: usize) -> Result<CK_ULONG> {
 pub(super) fn gcm(
     st: &State,
     conn: &Conn,
-    key: CK_OBJECT_HANDLE,
+    key: ObjectHandle,
+    encrypt: bool,
+    iv: &[u8],
+    aad: &[u8],
+    tag_len: usize,
+    input: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
+    let expected = if encrypt {
+        input.len().saturating_add(tag_len)
+    } else {
+        input
+            .len()
+            .checked_sub(tag_len)
+            .ok_or(Error::Rv(sys::CKR_ENCRYPTED_DATA_LEN_RANGE))?
+    };
+    if out.len() < expected {
+        return rv(sys::CKR_BUFFER_TOO_SMALL);
+    }
+    let result = match &st.fns {
+        Some(fns) => gcm_raw(fns, conn, key, encrypt, iv, aad, tag_len, input, out),
+        None => gcm_cryptoki(conn, key, encrypt, iv, aad, tag_len, input, out),
+    };
+    let n = result.inspect_err(|_| out.zeroize())?;
+    if n != expected {
+        out.zeroize();
+        return Err(Error::Internal(format!(
+            "the HSM returned {n} bytes of AES-GCM output, expected {expected}"
+        )));
+    }
+    Ok(n)
+}
+
+/// Through `cryptoki` (which asks for the output length first: one more
+/// call, and a copy).
+#[allow(clippy::too_many_arguments)]
+fn gcm_cryptoki(
+    conn: &Conn,
+    key: ObjectHandle,
+    encrypt: bool,
+    iv: &[u8],
+    aad: &[u8],
+    tag_len: usize,
+    input: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
+    let mut iv = iv.to_vec();
+    let bits = ulong(tag_len.saturating_mul(8))?;
+    let params = GcmParams::new(&mut iv, aad, bits.into()).map_err(lift)?;
+    let mech = Mechanism::AesGcm(params);
+    let result = Zeroizing::new(if encrypt {
+        conn.session.encrypt(&mech, key, input).map_err(lift)?
+    } else {
+        conn.session.decrypt(&mech, key, input).map_err(|e| {
+            // Only C_Decrypt itself speaks about the tag.
+            match &e {
+                CkError::Pkcs11(_, Function::Decrypt) if is_bad_tag(code_of(&e)) => {
+                    Error::EncryptedDataInvalid
+                }
+                _ => lift(e),
+            }
+        })?
+    });
+    out.get_mut(..result.len())
+        .ok_or(Error::Rv(sys::CKR_BUFFER_TOO_SMALL))?
+        .copy_from_slice(&result);
+    Ok(result.len())
+}
+
+/// Through the function list: init and one call straight into `out`.
+#[allow(clippy::too_many_arguments)]
+fn gcm_raw(
+    fns: &Functions,
+    conn: &Conn,
+    key: ObjectHandle,
     encrypt: bool,
     iv: &[u8],
     aad: &[u8],
@@ -148,8 +226,9 @@ pub(super) fn gcm(
         pParameter: std::ptr::addr_of_mut!(params).cast(),
         ulParameterLen: ulong(std::mem::size_of::<sys::CK_GCM_PARAMS>())?,
     };
-    let f = &st.fns.0;
+    let f = &fns.0;
     let h = conn.session.handle();
+    let key = key.handle();
     let (init, run) = if encrypt {
         (f.C_EncryptInit, f.C_Encrypt)
     } else {
@@ -199,17 +278,6 @@ pub(super) fn gcm(
         return rv(code);
     }
     let n = usize::try_from(len).map_err(|_| Error::Rv(sys::CKR_GENERAL_ERROR))?;
-    let expected = if encrypt {
-        input.len() + tag_len
-    } else {
-        input.len().saturating_sub(tag_len)
-    };
-    if n != expected {
-        dst.zeroize();
-        return Err(Error::Internal(format!(
-            "the HSM returned {n} bytes of AES-GCM output, expected {expected}"
-        )));
-    }
     if !scratch.is_empty() {
         out.get_mut(..n)
             .ok_or(Error::Rv(sys::CKR_BUFFER_TOO_SMALL))?
@@ -223,21 +291,35 @@ pub(super) fn gcm(
 pub(super) fn ecb_in_place(
     st: &State,
     conn: &Conn,
-    key: CK_OBJECT_HANDLE,
+    key: ObjectHandle,
     buf: &mut [u8],
 ) -> Result<()> {
+    let Some(fns) = &st.fns else {
+        let out = Zeroizing::new(
+            conn.session
+                .encrypt(&Mechanism::AesEcb, key, buf)
+                .map_err(lift)?,
+        );
+        if out.len() != buf.len() {
+            buf.zeroize();
+            return Err(Error::Internal(
+                "the HSM's AES-ECB output has the wrong length".into(),
+            ));
+        }
+        buf.copy_from_slice(&out);
+        return Ok(());
+    };
     let mut mech = sys::CK_MECHANISM {
         mechanism: sys::CKM_AES_ECB,
         pParameter: std::ptr::null_mut(),
         ulParameterLen: 0,
     };
-    let f = &st.fns.0;
-    let (Some(init), Some(run)) = (f.C_EncryptInit, f.C_Encrypt) else {
+    let (Some(init), Some(run)) = (fns.0.C_EncryptInit, fns.0.C_Encrypt) else {
         return rv(sys::CKR_FUNCTION_NOT_SUPPORTED);
     };
     let h = conn.session.handle();
-    // SAFETY: as in `gcm`; ECB takes no parameter.
-    let code = unsafe { init(h, &mut mech, key) };
+    // SAFETY: as in `gcm_raw`; ECB takes no parameter.
+    let code = unsafe { init(h, &mut mech, key.handle()) };
     if code != sys::CKR_OK {
         return rv(code);
     }
@@ -253,7 +335,9 @@ pub(super) fn ecb_in_place(
     }
     if len != n {
         buf.zeroize();
-        return Err(Error::Internal("the HSM's AES-ECB output has the wrong length".into()));
+        return Err(Error::Internal(
+            "the HSM's AES-ECB output has the wrong length".into(),
+        ));
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cryptoki::session::Session;
 use cryptoki_sys as sys;
@@ -178,18 +178,27 @@ impl Workers {
         let wait = deadline.saturating_duration_since(Instant::now());
         match reply_rx.recv_timeout(wait) {
             Ok(r) => r,
-            Err(RecvTimeoutError::Disconnected) => {
-                Err(Error::Internal("an HSM worker stopped without an answer".into()))
-            }
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Internal(
+                "an HSM worker stopped without an answer".into(),
+            )),
             Err(RecvTimeoutError::Timeout) => {
-                match ticket.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-                {
+                match ticket.compare_exchange(
+                    QUEUED,
+                    CANCELLED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
                     // Never started: every session was busy for the whole wait.
                     Ok(_) => rv(sys::CKR_DEVICE_ERROR),
                     Err(DONE) => reply_rx.try_recv().unwrap_or(rv(sys::CKR_DEVICE_ERROR)),
                     Err(_) => {
                         let abandoned = ticket
-                            .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                            .compare_exchange(
+                                RUNNING,
+                                ABANDONED,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            )
                             .is_ok();
                         if !abandoned {
                             // It finished between the two checks.
@@ -212,13 +221,22 @@ impl Workers {
     }
 
     /// Stops the workers: each finishes its job, and the sessions they held
-    /// are returned for the caller to close. Threads stuck in the HSM are
-    /// left behind (they exit when the HSM answers).
-    pub fn stop(&self) -> Vec<Conn> {
+    /// are returned for the caller to close. A thread still inside the HSM
+    /// after `grace` is left behind (it exits when the HSM answers), so
+    /// `C_Finalize` never hangs on a dead HSM.
+    pub fn stop(&self, grace: Duration) -> Vec<Conn> {
         drop(self.tx.lock().take());
         let threads = std::mem::take(&mut *self.threads.lock());
+        let until = Instant::now() + grace;
+        while threads.iter().any(|t| !t.is_finished()) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         for t in threads {
-            let _ = t.join();
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::warn!("an HSM worker is still inside the HSM; leaving it behind");
+            }
         }
         let mut conns = std::mem::take(&mut *self.shared.closing.lock());
         conns.append(&mut self.shared.spare.lock());
@@ -259,7 +277,6 @@ fn worker_loop(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn inline_pool_bounds_concurrent_sessions() {
@@ -274,7 +291,10 @@ mod tests {
         ));
         assert!(t.elapsed() >= Duration::from_millis(45));
         pool.checkin(None);
-        assert!(pool.checkout(soon + Duration::from_secs(1)).unwrap().is_none());
+        assert!(pool
+            .checkout(soon + Duration::from_secs(1))
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -299,7 +319,24 @@ mod tests {
         assert!(abandoned);
         assert!(t.elapsed() < Duration::from_millis(400));
         assert_eq!(w.call(far, |_| Ok("next"), || ()).unwrap(), "next");
-        assert!(w.stop().is_empty());
+        assert!(w.stop(Duration::from_secs(1)).is_empty());
+    }
+
+    #[test]
+    fn stopping_leaves_a_stuck_worker_behind() {
+        let w = Workers::start(1, Vec::new()).unwrap();
+        let r: Result<()> = w.call(
+            Instant::now() + Duration::from_millis(50),
+            |_| {
+                std::thread::sleep(Duration::from_secs(2));
+                Ok(())
+            },
+            || (),
+        );
+        assert!(r.is_err());
+        let t = Instant::now();
+        w.stop(Duration::from_millis(100));
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     }
 
     #[test]
@@ -329,7 +366,7 @@ mod tests {
             );
             assert!(matches!(r, Err(Error::Rv(sys::CKR_DEVICE_ERROR))));
         });
-        w.stop();
+        w.stop(Duration::from_secs(1));
         assert_eq!(ran.load(Ordering::SeqCst), 0);
     }
 }

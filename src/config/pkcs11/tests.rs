@@ -19,7 +19,10 @@ fn hsm_slot(table: &str) -> String {
 }
 
 fn minimal() -> String {
-    format!("module = \"{}\"\ntoken = \"HSM\"\npin = {{ env = \"HSM_PIN\" }}", module())
+    format!(
+        "module = \"{}\"\ntoken = \"HSM\"\npin = {{ env = \"HSM_PIN\" }}",
+        module()
+    )
 }
 
 fn parse(text: &str) -> Pkcs11Config {
@@ -94,16 +97,23 @@ fn token_or_slot_id_exactly_once() {
         "/etc/keyrotor.toml line 8, column 11: [slot.pkcs11] has both token and slot_id; \
          expected exactly one of them"
     );
-    let neither = err(&hsm_slot(&format!("module = \"{m}\"\npin = {{ env = \"P\" }}")));
+    let neither = err(&hsm_slot(&format!(
+        "module = \"{m}\"\npin = {{ env = \"P\" }}"
+    )));
     assert!(
-        neither.ends_with("[slot.pkcs11] needs token = \"LABEL\" or slot_id = N to choose the HSM token"),
+        neither.ends_with(
+            "[slot.pkcs11] needs token = \"LABEL\" or slot_id = N to choose the HSM token"
+        ),
         "{neither}"
     );
     let long = err(&hsm_slot(&format!(
         "module = \"{m}\"\ntoken = \"{}\"\npin = {{ env = \"P\" }}",
         "x".repeat(33)
     )));
-    assert!(long.ends_with("token label of 1..=32 bytes (got 33 bytes)"), "{long}");
+    assert!(
+        long.ends_with("token label of 1..=32 bytes (got 33 bytes)"),
+        "{long}"
+    );
 }
 
 #[test]
@@ -116,7 +126,9 @@ fn a_pin_written_inline_is_refused_and_never_echoed() {
         "{ env = \"A\", file = \"/b\" }",
         "{ env = \"\" }",
     ] {
-        let e = err(&hsm_slot(&format!("module = \"{m}\"\ntoken = \"HSM\"\npin = {pin}")));
+        let e = err(&hsm_slot(&format!(
+            "module = \"{m}\"\ntoken = \"HSM\"\npin = {pin}"
+        )));
         assert_eq!(
             e,
             "/etc/keyrotor.toml line 8, column 7: slot.pkcs11.pin: expected pin = { env = \"VAR\" } \
@@ -134,9 +146,8 @@ fn numbers_and_modes_are_checked() {
     let with = |extra: &str| err(&hsm_slot(&format!("{}\n{extra}", minimal())));
     for bad in ["0", "65", "-1"] {
         assert!(
-            with(&format!("pool_size = {bad}")).ends_with(&format!(
-                "slot.pkcs11.pool_size must be 1..=64 (got {bad})"
-            )),
+            with(&format!("pool_size = {bad}"))
+                .ends_with(&format!("slot.pkcs11.pool_size must be 1..=64 (got {bad})")),
             "{bad}"
         );
     }
@@ -178,4 +189,21 @@ fn timeouts_in_milliseconds_and_the_usual_units() {
     assert!(parse_timeout("99999999999999999999ms")
         .unwrap_err()
         .contains("too large"));
+}
+
+#[test]
+fn the_documented_example_parses() {
+    let doc = include_str!("../../../docs/configuration.md");
+    let block = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("[slot.pkcs11]"))
+        .expect("a [slot.pkcs11] example in docs/configuration.md");
+    let text = block.replace("/usr/lib/softhsm/libsofthsm2.so", &module());
+    let p = parse(&text);
+    assert_eq!(p.token, TokenSelector::Label("HSM-TOKEN".into()));
+    assert_eq!(p.pin, PinSource::Env("HSM_PIN".into()));
+    assert_eq!((p.pool_size, p.timeout), (4, Duration::from_secs(5)));
+    assert_eq!((p.gcm, p.calls), (GcmMode::Native, CallMode::Worker));
 }
