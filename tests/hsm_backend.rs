@@ -6,8 +6,8 @@
 
 #[macro_use]
 mod common;
-mod rotation_support;
 mod hsm_support;
+mod rotation_support;
 
 use std::process::Output;
 use std::time::Duration;
@@ -38,7 +38,11 @@ fn hsm_token(pkcs11: &str) -> HsmToken {
 fn rotate_by_cli(t: &HsmToken, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE, name: &str, to: u64) {
     let out = cli_ok(&t.tok.conf, &["key", "rotate", name, "--json"]);
     let j: serde_json::Value = serde_json::from_str(out.trim()).expect("rotate --json");
-    assert_eq!(j["active_version"].as_u64(), Some(to), "key rotate {name}: {out}");
+    assert_eq!(
+        j["active_version"].as_u64(),
+        Some(to),
+        "key rotate {name}: {out}"
+    );
     if let Err(last) = wait_version(&t.tok.raw, s, k, to, SEE) {
         panic!("this process still sees v{last} of {name} {SEE:?} after the CLI made v{to} Active");
     }
@@ -65,7 +69,10 @@ fn versions_are_hsm_keys_and_old_ciphertexts_decrypt_after_rotation() {
     let iv1 = [0x11u8; 12];
     let ct1 = gcm_encrypt(raw, s, k, &iv1, b"first message").expect("GCM encrypt");
     assert_eq!(ct1.len(), 13 + 16);
-    assert_eq!(gcm_decrypt(raw, s, k, &iv1, &ct1).expect("GCM decrypt"), b"first message");
+    assert_eq!(
+        gcm_decrypt(raw, s, k, &iv1, &ct1).expect("GCM decrypt"),
+        b"first message"
+    );
     let env1 = envelope_encrypt(raw, s, k, b"sealed under v1", b"ctx").expect("envelope");
     assert_eq!(envelope_version(&env1), 1);
     assert_eq!(
@@ -76,7 +83,11 @@ fn versions_are_hsm_keys_and_old_ciphertexts_decrypt_after_rotation() {
     let v = hsm_versions("orders");
     assert_eq!(v.len(), 1, "one HSM key after C_GenerateKey: {v:?}");
     assert_in_hsm(&v[0], "keyrotor:orders@v1");
-    assert!(v[0].id.contains(":v1#"), "CKA_ID names the version: {:?}", v[0].id);
+    assert!(
+        v[0].id.contains(":v1#"),
+        "CKA_ID names the version: {:?}",
+        v[0].id
+    );
 
     rotate_by_cli(&t, s, k, "orders", 2);
     let v = hsm_versions("orders");
@@ -85,17 +96,36 @@ fn versions_are_hsm_keys_and_old_ciphertexts_decrypt_after_rotation() {
     assert_in_hsm(&v[1], "keyrotor:orders@v2");
 
     let env2 = envelope_encrypt(raw, s, k, b"sealed under v2", b"ctx").expect("envelope v2");
-    assert_eq!(envelope_version(&env2), 2, "new envelopes use the Active version");
-    assert_eq!(envelope_decrypt(raw, s, k, &env1, b"ctx").unwrap(), b"sealed under v1");
-    assert_eq!(envelope_decrypt(raw, s, k, &env2, b"ctx").unwrap(), b"sealed under v2");
+    assert_eq!(
+        envelope_version(&env2),
+        2,
+        "new envelopes use the Active version"
+    );
+    assert_eq!(
+        envelope_decrypt(raw, s, k, &env1, b"ctx").unwrap(),
+        b"sealed under v1"
+    );
+    assert_eq!(
+        envelope_decrypt(raw, s, k, &env2, b"ctx").unwrap(),
+        b"sealed under v2"
+    );
     let re = rewrap(raw, s, k, &env1, b"ctx").expect("rewrap");
     assert_eq!(envelope_version(&re), 2);
-    assert_eq!(envelope_decrypt(raw, s, k, &re, b"ctx").unwrap(), b"sealed under v1");
+    assert_eq!(
+        envelope_decrypt(raw, s, k, &re, b"ctx").unwrap(),
+        b"sealed under v1"
+    );
     // Plain GCM: the old ciphertext still decrypts (the tag picks v1).
-    assert_eq!(gcm_decrypt(raw, s, k, &iv1, &ct1).unwrap(), b"first message");
+    assert_eq!(
+        gcm_decrypt(raw, s, k, &iv1, &ct1).unwrap(),
+        b"first message"
+    );
     let iv2 = [0x22u8; 12];
     let ct2 = gcm_encrypt(raw, s, k, &iv2, b"second message").unwrap();
-    assert_eq!(gcm_decrypt(raw, s, k, &iv2, &ct2).unwrap(), b"second message");
+    assert_eq!(
+        gcm_decrypt(raw, s, k, &iv2, &ct2).unwrap(),
+        b"second message"
+    );
 }
 
 #[test]
@@ -113,7 +143,11 @@ fn destroying_a_version_destroys_its_hsm_key() {
         .find(|(_, l)| l == "ledger@v1")
         .expect("the ledger@v1 object")
         .0;
-    assert_rv!(ck!(raw, C_DestroyObject(s, v1)), CKR_OK, "C_DestroyObject(ledger@v1)");
+    assert_rv!(
+        ck!(raw, C_DestroyObject(s, v1)),
+        CKR_OK,
+        "C_DestroyObject(ledger@v1)"
+    );
     let left = hsm_versions("ledger");
     assert_eq!(left.len(), 1, "v1's HSM key is gone: {left:?}");
     assert_in_hsm(&left[0], "keyrotor:ledger@v2");
@@ -152,9 +186,15 @@ fn a_bad_tag_is_encrypted_data_invalid() {
 
 fn mechanisms(raw: &common::Raw, slot: CK_SLOT_ID) -> Vec<CK_MECHANISM_TYPE> {
     let mut n: CK_ULONG = 0;
-    assert_rv!(ck!(raw, C_GetMechanismList(slot, std::ptr::null_mut(), &mut n)), CKR_OK);
+    assert_rv!(
+        ck!(raw, C_GetMechanismList(slot, std::ptr::null_mut(), &mut n)),
+        CKR_OK
+    );
     let mut v = vec![0; n as usize];
-    assert_rv!(ck!(raw, C_GetMechanismList(slot, v.as_mut_ptr(), &mut n)), CKR_OK);
+    assert_rv!(
+        ck!(raw, C_GetMechanismList(slot, v.as_mut_ptr(), &mut n)),
+        CKR_OK
+    );
     v.truncate(n as usize);
     v
 }
@@ -179,7 +219,10 @@ fn the_mechanism_list_offers_only_what_the_hsm_slot_can_do() {
     }
     let mut info: CK_MECHANISM_INFO = unsafe { std::mem::zeroed() };
     assert_rv!(
-        ck!(t.tok.raw, C_GetMechanismInfo(t.tok.slot, CKM_AES_CBC_PAD, &mut info)),
+        ck!(
+            t.tok.raw,
+            C_GetMechanismInfo(t.tok.slot, CKM_AES_CBC_PAD, &mut info)
+        ),
         CKR_MECHANISM_INVALID
     );
 }
@@ -208,19 +251,28 @@ fn gcm_assembled_from_ecb_interoperates_with_native_gcm() {
         let s = tok.user_session();
         let k = current_object(&tok.raw, s, "mixed");
         assert_eq!(gcm_decrypt(&tok.raw, s, k, &iv, &native_ct).unwrap(), data);
-        assert_eq!(envelope_decrypt(&tok.raw, s, k, &native_env, b"aad").unwrap(), data);
+        assert_eq!(
+            envelope_decrypt(&tok.raw, s, k, &native_env, b"aad").unwrap(),
+            data
+        );
         let ct = gcm_encrypt(&tok.raw, s, k, &iv, &data).unwrap();
         assert_eq!(ct, native_ct, "same key, IV and data: the same bytes");
         let mut bad = ct.clone();
         bad[5] ^= 1;
-        assert_rv!(gcm_decrypt(&tok.raw, s, k, &iv, &bad).unwrap_err(), CKR_ENCRYPTED_DATA_INVALID);
+        assert_rv!(
+            gcm_decrypt(&tok.raw, s, k, &iv, &bad).unwrap_err(),
+            CKR_ENCRYPTED_DATA_INVALID
+        );
         envelope_encrypt(&tok.raw, s, k, &data, b"aad").unwrap()
     };
     write_hsm_conf(dir.path(), SOFTHSM, "");
     let tok = TestToken::attach(dir.path());
     let s = tok.user_session();
     let k = current_object(&tok.raw, s, "mixed");
-    assert_eq!(envelope_decrypt(&tok.raw, s, k, &ecb_ct, b"aad").unwrap(), data);
+    assert_eq!(
+        envelope_decrypt(&tok.raw, s, k, &ecb_ct, b"aad").unwrap(),
+        data
+    );
 }
 
 #[test]
@@ -233,7 +285,11 @@ fn an_inline_pool_works_the_same() {
     let ct = raw
         .encrypt(s, &mut Mech::gcm(&iv, b"", 128), k, b"sixteen-byte IVs")
         .unwrap();
-    assert_eq!(raw.decrypt(s, &mut Mech::gcm(&iv, b"", 128), k, &ct).unwrap(), b"sixteen-byte IVs");
+    assert_eq!(
+        raw.decrypt(s, &mut Mech::gcm(&iv, b"", 128), k, &ct)
+            .unwrap(),
+        b"sixteen-byte IVs"
+    );
     assert_in_hsm(&hsm_versions("inline")[0], "keyrotor:inline@v1");
 }
 
@@ -249,9 +305,15 @@ fn status_with(dir: &std::path::Path, text: &str) -> Output {
 
 fn assert_fails_with(o: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "expected a failure mentioning {needle:?}");
+    assert!(
+        !o.status.success(),
+        "expected a failure mentioning {needle:?}"
+    );
     assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
-    assert!(!err.contains(HSM_PIN_WRONG), "the PIN must never be printed:\n{err}");
+    assert!(
+        !err.contains(HSM_PIN_WRONG),
+        "the PIN must never be printed:\n{err}"
+    );
 }
 
 const HSM_PIN_WRONG: &str = "98765";
@@ -263,27 +325,39 @@ fn startup_errors_are_precise() {
     let good = hsm_conf_text(dir.path(), SOFTHSM, "");
 
     let o = status_with(dir.path(), &good.replace(SOFTHSM, "/nonexistent/libhsm.so"));
-    assert_fails_with(&o, "line 6, column 10: slot.pkcs11.module: module not found: /nonexistent/libhsm.so");
+    assert_fails_with(
+        &o,
+        "line 6, column 10: slot.pkcs11.module: module not found: /nonexistent/libhsm.so",
+    );
 
     // A file that is not a shared library: the dlopen error is shown.
     let o = status_with(dir.path(), &good.replace(SOFTHSM, "/etc/hostname"));
     assert_fails_with(&o, "slot.pkcs11.module: cannot load /etc/hostname: ");
 
-    let o = status_with(dir.path(), &good.replace("token = \"HSM\"", "token = \"NOPE\""));
+    let o = status_with(
+        dir.path(),
+        &good.replace("token = \"HSM\"", "token = \"NOPE\""),
+    );
     assert_fails_with(
         &o,
         "slot.pkcs11.token: token \"NOPE\" not found in libsofthsm2.so; tokens present: \"HSM\"",
     );
 
     std::env::set_var("KEYROTOR_TEST_WRONG_HSM_PIN", HSM_PIN_WRONG);
-    let o = status_with(dir.path(), &good.replace(PIN_VAR, "KEYROTOR_TEST_WRONG_HSM_PIN"));
+    let o = status_with(
+        dir.path(),
+        &good.replace(PIN_VAR, "KEYROTOR_TEST_WRONG_HSM_PIN"),
+    );
     assert_fails_with(
         &o,
         "slot.pkcs11.pin: the HSM rejected the PIN for token \"HSM\" (CKR_PIN_INCORRECT); \
          check $KEYROTOR_TEST_WRONG_HSM_PIN",
     );
 
-    let o = status_with(dir.path(), &good.replace(PIN_VAR, "KEYROTOR_TEST_UNSET_HSM_PIN"));
+    let o = status_with(
+        dir.path(),
+        &good.replace(PIN_VAR, "KEYROTOR_TEST_UNSET_HSM_PIN"),
+    );
     assert_fails_with(
         &o,
         "slot.pkcs11.pin: environment variable KEYROTOR_TEST_UNSET_HSM_PIN is not set",
@@ -321,7 +395,10 @@ fn c_initialize_fails_cleanly_on_a_bad_hsm_configuration() {
     .unwrap();
     let _g = common::exclusive();
     let raw = common::Raw::load();
-    assert_rv!(raw.init_conf(&dir.path().join("keyrotor.toml")), CKR_GENERAL_ERROR);
+    assert_rv!(
+        raw.init_conf(&dir.path().join("keyrotor.toml")),
+        CKR_GENERAL_ERROR
+    );
     // Nothing half-initialised is left behind: a good configuration works next.
     write_hsm_conf(dir.path(), SOFTHSM, "");
     assert_rv!(raw.init_conf(&dir.path().join("keyrotor.toml")), CKR_OK);

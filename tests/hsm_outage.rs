@@ -11,8 +11,8 @@
 
 #[macro_use]
 mod common;
-mod rotation_support;
 mod hsm_support;
+mod rotation_support;
 
 use std::time::{Duration, Instant};
 
@@ -30,9 +30,16 @@ struct Outage {
     tok: TestToken,
     server: P11KitServer,
     _dir: tempfile::TempDir,
+    // Dropped last: the next test may set P11_KIT_SERVER_ADDRESS.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
+/// `P11_KIT_SERVER_ADDRESS` is process-wide: under `cargo test` (threads)
+/// the tests of this file take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn behind_p11_kit(pkcs11: &str) -> Outage {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     softhsm();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = P11KitServer::start(&dir.path().join("p11kit.sock"));
@@ -41,7 +48,10 @@ fn behind_p11_kit(pkcs11: &str) -> Outage {
     write_hsm_conf(
         dir.path(),
         P11KIT_CLIENT,
-        &format!("timeout = \"{}s\"\npool_size = 2\n{pkcs11}", TIMEOUT.as_secs()),
+        &format!(
+            "timeout = \"{}s\"\npool_size = 2\n{pkcs11}",
+            TIMEOUT.as_secs()
+        ),
     );
     let tok = TestToken::attach(dir.path());
     tok.init_token();
@@ -49,11 +59,16 @@ fn behind_p11_kit(pkcs11: &str) -> Outage {
         tok,
         server,
         _dir: dir,
+        _serial: serial,
     }
 }
 
 /// One envelope encryption, timed.
-fn timed_seal(o: &Outage, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE) -> (Result<Vec<u8>, CK_RV>, Duration) {
+fn timed_seal(
+    o: &Outage,
+    s: CK_SESSION_HANDLE,
+    k: CK_OBJECT_HANDLE,
+) -> (Result<Vec<u8>, CK_RV>, Duration) {
     let t = Instant::now();
     let r = envelope_encrypt(&o.tok.raw, s, k, b"during the outage", b"");
     (r, t.elapsed())
@@ -79,12 +94,14 @@ fn assert_fails_fast(o: &Outage, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE, what
 fn wait_recovery(o: &Outage, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE) -> Duration {
     let start = Instant::now();
     let mut last = CKR_OK;
-    let back = poll(RECOVERY, || match envelope_encrypt(&o.tok.raw, s, k, b"x", b"") {
-        Ok(_) => Some(()),
-        Err(rv) => {
-            last = rv;
-            std::thread::sleep(Duration::from_millis(100));
-            None
+    let back = poll(RECOVERY, || {
+        match envelope_encrypt(&o.tok.raw, s, k, b"x", b"") {
+            Ok(_) => Some(()),
+            Err(rv) => {
+                last = rv;
+                std::thread::sleep(Duration::from_millis(100));
+                None
+            }
         }
     });
     assert!(
@@ -114,7 +131,10 @@ fn concurrent_callers_then_a_killed_and_restarted_hsm() {
                 for i in 0..50u8 {
                     let msg = [t, i, 0x5a, 0xa5];
                     let env = envelope_encrypt(&raw, s, k, &msg, b"").expect("encrypt");
-                    assert_eq!(envelope_decrypt(&raw, s, k, &env, b"").expect("decrypt"), msg);
+                    assert_eq!(
+                        envelope_decrypt(&raw, s, k, &env, b"").expect("decrypt"),
+                        msg
+                    );
                 }
                 close(&raw, s);
             });
@@ -150,7 +170,10 @@ fn a_hung_hsm_never_holds_a_caller_past_the_timeout() {
     o.server.signal(libc::SIGCONT);
     let took = wait_recovery(&o, s, k);
     eprintln!("usable again {took:?} after the HSM resumed");
-    assert_eq!(envelope_decrypt(raw, s, k, &before, b"").unwrap(), b"before the hang");
+    assert_eq!(
+        envelope_decrypt(raw, s, k, &before, b"").unwrap(),
+        b"before the hang"
+    );
 }
 
 #[test]
@@ -160,11 +183,23 @@ fn native_gcm_through_p11_kit_is_not_offered() {
     let o = behind_p11_kit("");
     let raw = &o.tok.raw;
     let mut n: CK_ULONG = 0;
-    assert_rv!(ck!(raw, C_GetMechanismList(o.tok.slot, std::ptr::null_mut(), &mut n)), CKR_OK);
+    assert_rv!(
+        ck!(
+            raw,
+            C_GetMechanismList(o.tok.slot, std::ptr::null_mut(), &mut n)
+        ),
+        CKR_OK
+    );
     let mut m = vec![0; n as usize];
-    assert_rv!(ck!(raw, C_GetMechanismList(o.tok.slot, m.as_mut_ptr(), &mut n)), CKR_OK);
+    assert_rv!(
+        ck!(raw, C_GetMechanismList(o.tok.slot, m.as_mut_ptr(), &mut n)),
+        CKR_OK
+    );
     assert!(m.contains(&CKM_AES_KEY_GEN), "{m:x?}");
     for absent in [CKM_AES_GCM, CKM_ENVELOPE, CKM_REWRAP] {
-        assert!(!m.contains(&absent), "0x{absent:x} offered through p11-kit: {m:x?}");
+        assert!(
+            !m.contains(&absent),
+            "0x{absent:x} offered through p11-kit: {m:x?}"
+        );
     }
 }

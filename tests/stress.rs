@@ -107,7 +107,10 @@ impl Worker {
         }
         let mut len = ct.len() as CK_ULONG;
         let (pp, pl) = inp(&p);
-        let rv = ck!(self, C_Encrypt(self.home, pp, pl, ct.as_mut_ptr(), &mut len));
+        let rv = ck!(
+            self,
+            C_Encrypt(self.home, pp, pl, ct.as_mut_ptr(), &mut len)
+        );
         if self.count("C_Encrypt", rv) != CKR_OK {
             return;
         }
@@ -117,9 +120,22 @@ impl Worker {
             return;
         }
         let mut blen = back.len() as CK_ULONG;
-        let rv = ck!(self, C_Decrypt(self.home, ct.as_mut_ptr(), len, back.as_mut_ptr(), &mut blen));
+        let rv = ck!(
+            self,
+            C_Decrypt(
+                self.home,
+                ct.as_mut_ptr(),
+                len,
+                back.as_mut_ptr(),
+                &mut blen
+            )
+        );
         if self.count("C_Decrypt", rv) == CKR_OK {
-            assert_eq!(&back[..blen as usize], &p[..], "GCM round trip under stress");
+            assert_eq!(
+                &back[..blen as usize],
+                &p[..],
+                "GCM round trip under stress"
+            );
         }
     }
 
@@ -137,7 +153,10 @@ impl Worker {
         }
         let (pp, pl) = inp(&p);
         let (mp, ml) = (m.ptr(), m.len());
-        let rv = ck!(self, C_EncryptMessage(self.home, mp, ml, ap, al, pp, pl, ct.as_mut_ptr(), &mut len));
+        let rv = ck!(
+            self,
+            C_EncryptMessage(self.home, mp, ml, ap, al, pp, pl, ct.as_mut_ptr(), &mut len)
+        );
         self.count("C_EncryptMessage", rv);
         let rv = ck!(self, C_MessageEncryptFinal(self.home));
         self.count("C_MessageEncryptFinal", rv);
@@ -148,16 +167,35 @@ impl Worker {
         if self.count("C_MessageDecryptInit", rv) != CKR_OK {
             return;
         }
-        let rv = ck!(self, C_DecryptMessage(self.home, m.ptr(), ml, ap, al, ct.as_mut_ptr(), len, back.as_mut_ptr(), &mut blen));
+        let rv = ck!(
+            self,
+            C_DecryptMessage(
+                self.home,
+                m.ptr(),
+                ml,
+                ap,
+                al,
+                ct.as_mut_ptr(),
+                len,
+                back.as_mut_ptr(),
+                &mut blen
+            )
+        );
         if self.count("C_DecryptMessage", rv) == CKR_OK {
-            assert_eq!(&back[..blen as usize], &p[..], "message API round trip under stress");
+            assert_eq!(
+                &back[..blen as usize],
+                &p[..],
+                "message API round trip under stress"
+            );
         }
         let rv = ck!(self, C_MessageDecryptFinal(self.home));
         self.count("C_MessageDecryptFinal", rv);
     }
 
     fn find_own_token_objects(&mut self) {
-        let mut t = Template::new().bool(CKA_TOKEN, true).bytes(CKA_LABEL, &self.label.clone());
+        let mut t = Template::new()
+            .bool(CKA_TOKEN, true)
+            .bytes(CKA_LABEL, &self.label.clone());
         let rv = ck!(self, C_FindObjectsInit(self.home, t.ptr(), t.count()));
         if self.count("C_FindObjectsInit", rv) != CKR_OK {
             return;
@@ -184,8 +222,16 @@ impl Worker {
         match self.below(20) {
             0 | 1 => {
                 let mut h = 0;
-                let flags = CKF_SERIAL_SESSION | if self.below(2) == 0 { CKF_RW_SESSION } else { 0 };
-                let rv = ck!(self, C_OpenSession(self.slot, flags, null_mut(), None, &mut h));
+                let flags = CKF_SERIAL_SESSION
+                    | if self.below(2) == 0 {
+                        CKF_RW_SESSION
+                    } else {
+                        0
+                    };
+                let rv = ck!(
+                    self,
+                    C_OpenSession(self.slot, flags, null_mut(), None, &mut h)
+                );
                 if self.count("C_OpenSession", rv) == CKR_OK {
                     let mut info = CK_SESSION_INFO::default();
                     let rv = ck!(self, C_GetSessionInfo(h, &mut info));
@@ -195,7 +241,10 @@ impl Worker {
                 }
             }
             2 => {
-                let rv = ck!(self, C_Login(self.home, CKU_USER, USER_PIN.as_ptr() as *mut u8, 4));
+                let rv = ck!(
+                    self,
+                    C_Login(self.home, CKU_USER, USER_PIN.as_ptr() as *mut u8, 4)
+                );
                 self.count("C_Login", rv);
             }
             3 => {
@@ -318,14 +367,20 @@ fn sixteen_threads_of_mixed_work() {
                 })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().expect("a stress thread panicked")).collect()
+        hs.into_iter()
+            .map(|h| h.join().expect("a stress thread panicked"))
+            .collect()
     });
     let _ = tx.send(());
     watchdog.join().expect("watchdog");
 
     let mut total = Counts::new();
     for w in &workers {
-        assert!(w.ops >= 10, "a thread made almost no progress ({} operations)", w.ops);
+        assert!(
+            w.ops >= 10,
+            "a thread made almost no progress ({} operations)",
+            w.ops
+        );
         for (k, n) in &w.counts {
             *total.entry(*k).or_insert(0) += n;
         }
@@ -341,7 +396,10 @@ fn sixteen_threads_of_mixed_work() {
     }
 
     // Every home session is still there (and ours): 17 sessions open.
-    assert_eq!(r.token_info(tok.slot).ulSessionCount, THREADS as CK_ULONG + 1);
+    assert_eq!(
+        r.token_info(tok.slot).ulSessionCount,
+        THREADS as CK_ULONG + 1
+    );
     // Clean up the token objects and check find agrees.
     let _ = r.login(main_session, CKU_USER, USER_PIN);
     for w in &workers {
@@ -349,13 +407,26 @@ fn sixteen_threads_of_mixed_work() {
             assert_rv!(ck!(r, C_DestroyObject(main_session, *o)), CKR_OK, "cleanup");
         }
     }
-    let mut t = Template::new().ulong(CKA_CLASS, CKO_DATA).bool(CKA_TOKEN, true);
-    assert_eq!(r.find(main_session, Some(&mut t), 64), vec![], "token objects left");
+    let mut t = Template::new()
+        .ulong(CKA_CLASS, CKO_DATA)
+        .bool(CKA_TOKEN, true);
+    assert_eq!(
+        r.find(main_session, Some(&mut t), 64),
+        vec![],
+        "token objects left"
+    );
     let (k, _, _) = keys(r, main_session);
-    assert_eq!(r.encrypt(main_session, &mut gcm4(), k, &tc4_p()), Ok(tc4_ct()));
+    assert_eq!(
+        r.encrypt(main_session, &mut gcm4(), k, &tc4_p()),
+        Ok(tc4_ct())
+    );
     // Checked last so that everything above is verified too.
     // FINDING 6: a public token object cannot be created in a R/W public
     // session (CKR_USER_NOT_LOGGED_IN): the module seals every token object's
     // CKA_VALUE, and the sealing key exists only while a user is logged in.
-    assert!(bad.is_empty(), "codes the race does not allow:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "codes the race does not allow:\n{}",
+        bad.join("\n")
+    );
 }

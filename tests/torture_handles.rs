@@ -18,9 +18,15 @@ mod common;
 #[path = "torture/support.rs"]
 mod support;
 
+// First: its `case!` macro is used by the two tables.
+#[macro_use]
 #[path = "torture/handle_tables.rs"]
 mod handle_tables;
 #[path = "torture/handles_object.rs"]
 mod handles_object;
 #[path = "torture/handles_session.rs"]
 mod handles_session;
+#[path = "torture/object_table.rs"]
+mod object_table;
+#[path = "torture/session_table.rs"]
+mod session_table;

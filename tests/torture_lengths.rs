@@ -20,6 +20,8 @@ mod support;
 mod lengths_crypto;
 #[path = "torture/lengths_general.rs"]
 mod lengths_general;
+#[path = "torture/lengths_mac.rs"]
+mod lengths_mac;
 #[path = "torture/lengths_message.rs"]
 mod lengths_message;
 #[path = "torture/lengths_objects.rs"]

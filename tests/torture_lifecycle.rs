@@ -32,6 +32,7 @@ type CryptFn =
     unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG, *mut u8, *mut CK_ULONG) -> CK_RV;
 
 /// One looping thread: Init + one-shot call until `stop`, counting rvs.
+#[allow(clippy::too_many_arguments)]
 fn crypt_loop(
     init: InitFn,
     crypt: CryptFn,
@@ -53,10 +54,22 @@ fn crypt_loop(
             continue;
         }
         let mut n = out.len() as CK_ULONG;
-        let rv = unsafe { crypt(s, input.as_ptr() as *mut u8, input.len() as CK_ULONG, out.as_mut_ptr(), &mut n) };
+        let rv = unsafe {
+            crypt(
+                s,
+                input.as_ptr() as *mut u8,
+                input.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n,
+            )
+        };
         *seen.entry(("one-shot", rv)).or_insert(0) += 1;
         if rv == CKR_OK {
-            assert_eq!(&out[..n as usize], &expect[..], "a result computed during C_Finalize is wrong");
+            assert_eq!(
+                &out[..n as usize],
+                &expect[..],
+                "a result computed during C_Finalize is wrong"
+            );
         }
     }
     seen
@@ -104,11 +117,15 @@ fn finalize_while_threads_encrypt() {
             assert_rv!(r.finalize(), CKR_OK, "C_Finalize under load, round {round}");
             let after = calls.load(Ordering::Relaxed);
             let t1 = Instant::now();
-            while calls.load(Ordering::Relaxed) < after + 20 && t1.elapsed() < Duration::from_secs(5) {
+            while calls.load(Ordering::Relaxed) < after + 20
+                && t1.elapsed() < Duration::from_secs(5)
+            {
                 std::thread::sleep(Duration::from_millis(1));
             }
             stop.store(true, Ordering::Relaxed);
-            hs.into_iter().map(|h| h.join().expect("a looping thread panicked")).collect()
+            hs.into_iter()
+                .map(|h| h.join().expect("a looping thread panicked"))
+                .collect()
         });
         for m in seen {
             for (key, n) in m {
@@ -120,7 +137,10 @@ fn finalize_while_threads_encrypt() {
         .iter()
         .map(|((f, rv), n)| format!("{f}: {} × {n}", rv_name(*rv)))
         .collect();
-    eprintln!("finalize under load, {rounds} rounds:\n  {}", report.join("\n  "));
+    eprintln!(
+        "finalize under load, {rounds} rounds:\n  {}",
+        report.join("\n  ")
+    );
     let bad: Vec<&String> = total
         .iter()
         .zip(&report)
@@ -130,7 +150,10 @@ fn finalize_while_threads_encrypt() {
     // FINDING 4: a C_EncryptInit/C_DecryptInit that found its session before
     // C_Finalize emptied the session table runs on after finalize removed the
     // session objects, and answers CKR_KEY_HANDLE_INVALID.
-    assert!(bad.is_empty(), "codes a thread must not see during C_Finalize: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "codes a thread must not see during C_Finalize: {bad:?}"
+    );
     assert!(
         total.get(&("one-shot", CKR_OK)).copied().unwrap_or(0) > 0,
         "the threads never encrypted: the test proved nothing"
@@ -152,11 +175,18 @@ fn fifty_initialize_finalize_cycles() {
     for i in 0..50 {
         assert_rv!(r.init_conf(&tok.conf), CKR_OK, "C_Initialize #{i}");
         let s = r.open(tok.slot, true);
-        assert!(!sessions.contains(&s), "session handle {s} reused in cycle #{i}");
+        assert!(
+            !sessions.contains(&s),
+            "session handle {s} reused in cycle #{i}"
+        );
         sessions.push(s);
         assert_rv!(r.login(s, CKU_USER, USER_PIN), CKR_OK, "C_Login #{i}");
         let (k, _, _) = keys(r, s);
-        assert_eq!(r.encrypt(s, &mut gcm4(), k, &tc4_p()), Ok(tc4_ct()), "cycle #{i}");
+        assert_eq!(
+            r.encrypt(s, &mut gcm4(), k, &tc4_p()),
+            Ok(tc4_ct()),
+            "cycle #{i}"
+        );
         let mut rnd = [0u8; 32];
         assert_rv!(ck!(r, C_GenerateRandom(s, rnd.as_mut_ptr(), 32)), CKR_OK);
         assert_rv!(r.finalize(), CKR_OK, "C_Finalize #{i}");

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::error::Result;
 use crate::store::crypt::DataKeys;
 use crate::store::SealedRef;
-use crate::token::slot::Slot;
+use crate::token::slot::{Slot, PUBLIC_VALUE};
 
 /// Rows re-sealed per manager tick (keeps a tick short).
 pub const BATCH: usize = 256;
@@ -74,7 +74,7 @@ pub async fn reencrypt_batch(slot: &Arc<Slot>, limit: usize) -> Result<u64> {
         let Some((last, _)) = rows.last() else { break };
         cursor = Some(last.clone());
         for (r, blob) in rows {
-            if DataKeys::blob_key_id(&blob) == Some(active) {
+            if DataKeys::blob_key_id(&blob) == Some(active) || blob.first() == Some(&PUBLIC_VALUE) {
                 continue;
             }
             if moved as usize >= limit {
@@ -125,7 +125,10 @@ pub async fn progress(slot: Arc<Slot>) -> Result<StorageProgress> {
         let rows = store.sealed_rows(cursor.as_ref(), 1024).await?;
         let Some((last, _)) = rows.last() else { break };
         cursor = Some(last.clone());
-        for (_, blob) in &rows {
+        for (_, blob) in rows
+            .iter()
+            .filter(|(_, b)| b.first() != Some(&PUBLIC_VALUE))
+        {
             total += 1;
             if DataKeys::blob_key_id(blob) != Some(active_id) {
                 remaining += 1;

@@ -99,7 +99,13 @@ pub fn initialize_with(p_reserved: Option<&str>, background: bool) -> Result<()>
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     });
     let config = Config::discover(p_reserved)?;
-    crate::logging::init(&config.log);
+    // Quiet by default inside someone else's process: log only when asked.
+    let asked = config.log != crate::config::LogConfig::default()
+        || std::env::var_os(crate::logging::ENV_LOG).is_some()
+        || std::env::var_os(crate::logging::ENV_LOG_DEST).is_some();
+    if asked {
+        crate::logging::init(&config.log);
+    }
     let rt = Arc::new(AsyncRuntime::new()?);
     let mut slots = Vec::with_capacity(config.slots.len());
     for sc in &config.slots {
@@ -143,7 +149,13 @@ pub fn finalize() -> Result<()> {
     let Some(lib) = LIBRARY.swap(None) else {
         return rv(sys::CKR_CRYPTOKI_NOT_INITIALIZED);
     };
-    lib.sessions.store(Arc::new(SessionMap::default()));
+    let open = lib.sessions.swap(Arc::new(SessionMap::default()));
+    for cell in open.values() {
+        // Calls that already hold a session finish first; later ones see it closed.
+        let mut s = cell.lock();
+        s.closed = true;
+        s.cancel_all();
+    }
     for s in &lib.slots {
         s.objects.remove_session_objects(None);
         s.close();
@@ -185,6 +197,9 @@ impl Library {
             .get(&h)
             .map_or_else(|| rv(sys::CKR_SESSION_HANDLE_INVALID), Ok)?;
         let mut s = cell.lock();
+        if s.closed {
+            return rv(sys::CKR_SESSION_HANDLE_INVALID);
+        }
         f(&mut s)
     }
 
@@ -266,6 +281,7 @@ impl Library {
         let cell = removed.map_or_else(|| rv(sys::CKR_SESSION_HANDLE_INVALID), Ok)?;
         let slot = {
             let mut s = cell.lock();
+            s.closed = true;
             s.cancel_all();
             s.slot.clone()
         };

@@ -17,13 +17,27 @@ pub struct AsyncRuntime {
 impl AsyncRuntime {
     /// Starts one worker thread; the store's own threads come from sqlx.
     pub fn new() -> Result<AsyncRuntime> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .max_blocking_threads(4)
-            .thread_name("keyrotor-rt")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
+        // Built on a short-lived thread: building sets thread-locals with
+        // destructors on the building thread, and glibc keeps a library
+        // mapped while such a thread lives — the caller's thread would pin
+        // us in memory after dlclose.
+        let built = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .max_blocking_threads(4)
+                        .thread_name("keyrotor-rt")
+                        .enable_all()
+                        .build()
+                })
+                .join()
+        });
+        let rt = match built {
+            Ok(Ok(rt)) => rt,
+            Ok(Err(e)) => return Err(Error::Internal(format!("cannot start runtime: {e}"))),
+            Err(_) => return Err(Error::Internal("runtime builder panicked".into())),
+        };
         Ok(AsyncRuntime {
             rt: parking_lot::RwLock::new(Some(rt)),
         })

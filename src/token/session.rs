@@ -155,6 +155,10 @@ pub struct Session {
     pub needs_context_login: bool,
     /// The rotating key the active cipher operation uses (for counting).
     pub cipher_key_uid: Option<Arc<str>>,
+    /// Set under the session's lock when it is closed (or the library
+    /// finalised): a call that raced the close sees an invalid handle
+    /// instead of a half-dismantled session.
+    pub closed: bool,
     keys: Vec<CachedKey>,
     counts: Vec<(Arc<str>, u32, u64, u64)>,
     ivs: Option<(Arc<str>, u32, u64, u64)>,
@@ -178,6 +182,7 @@ impl Session {
             pending: None,
             needs_context_login: false,
             cipher_key_uid: None,
+            closed: false,
             keys: Vec::new(),
             counts: Vec::new(),
             ivs: None,

@@ -34,6 +34,19 @@ pub const LOGIN_SO: u8 = 2;
 /// How often the background task asks the store whether others wrote.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Format byte of a stored value that is not sealed: the value of a public
+/// data object, which PKCS#11 lets anyone read without a login. Keys are
+/// always sealed, whatever their `CKA_PRIVATE`.
+pub const PUBLIC_VALUE: u8 = 0x00;
+
+/// The stored form of a public data object's value.
+pub fn public_value(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() + 1);
+    out.push(PUBLIC_VALUE);
+    out.extend_from_slice(v);
+    out
+}
+
 /// The field name bound into the sealing AAD of an object's value.
 const VALUE_FIELD: &str = "value";
 
@@ -400,6 +413,9 @@ impl Slot {
 
     /// Unseals a stored value bound to `uid`.
     pub fn unseal(&self, uid: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if let Some(plain) = sealed.strip_prefix(&[PUBLIC_VALUE]) {
+            return Ok(Zeroizing::new(plain.to_vec()));
+        }
         self.unlocked()?.data.open(&self.aad(uid), sealed)
     }
 

@@ -26,7 +26,12 @@ impl Slot {
         let mut material = None;
         let sealed = match object.secret_value() {
             Some(v) => {
-                let sealed = self.seal(&uid, v)?;
+                let sealed = if object.class() == sys::CKO_DATA && !object.is_private() {
+                    // Public by definition: anyone may read it without a login.
+                    super::slot::public_value(v)
+                } else {
+                    self.seal(&uid, v)?
+                };
                 material = Some(KeyMaterial::new(
                     object.key_type(),
                     Zeroizing::new(v.to_vec()),

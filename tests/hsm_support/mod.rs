@@ -134,7 +134,11 @@ pub fn hsm_keys() -> Vec<HsmKey> {
         .get_slots_with_token()
         .expect("slots")
         .into_iter()
-        .find(|s| p.get_token_info(*s).map(|t| t.label().trim_end() == HSM_TOKEN).unwrap_or(false))
+        .find(|s| {
+            p.get_token_info(*s)
+                .map(|t| t.label().trim_end() == HSM_TOKEN)
+                .unwrap_or(false)
+        })
         .expect("the HSM token");
     let s = p.open_ro_session(slot).expect("open session");
     match s.login(UserType::User, Some(&AuthPin::from(HSM_PIN))) {
@@ -275,8 +279,11 @@ impl P11KitServer {
 
 impl Drop for P11KitServer {
     fn drop(&mut self) {
-        self.signal(libc::SIGCONT);
-        self.kill();
-        let _ = std::fs::remove_file(&self.socket);
+        // After an explicit kill the path may already belong to a new server.
+        if self.child.is_some() {
+            self.signal(libc::SIGCONT);
+            self.kill();
+            let _ = std::fs::remove_file(&self.socket);
+        }
     }
 }

@@ -6,6 +6,7 @@ use super::common::sys::*;
 use super::common::vectors::*;
 use super::common::{Raw, Template, USER_PIN};
 use super::handle_tables::*;
+use super::object_table::object_table;
 use super::support::*;
 
 /// No operation may have been started by a refused init.
@@ -15,11 +16,18 @@ fn nothing_started(r: &Raw, s: CK_SESSION_HANDLE, what: &str) {
         ("encrypt", ck!(r, C_EncryptFinal(s, null_mut(), &mut n))),
         ("decrypt", ck!(r, C_DecryptFinal(s, null_mut(), &mut n))),
         ("sign", ck!(r, C_SignFinal(s, null_mut(), &mut n))),
-        ("verify", ck!(r, C_VerifyFinal(s, [0u8; 32].as_mut_ptr(), 32))),
+        (
+            "verify",
+            ck!(r, C_VerifyFinal(s, [0u8; 32].as_mut_ptr(), 32)),
+        ),
         ("message encrypt", ck!(r, C_MessageEncryptFinal(s))),
         ("message decrypt", ck!(r, C_MessageDecryptFinal(s))),
     ] {
-        assert_rv!(rv, CKR_OPERATION_NOT_INITIALIZED, "{what}: a refused {f} init started it");
+        assert_rv!(
+            rv,
+            CKR_OPERATION_NOT_INITIALIZED,
+            "{what}: a refused {f} init started it"
+        );
     }
 }
 
@@ -32,13 +40,9 @@ fn invalid_and_stale_object_handles() {
     let gone_data = data_object(r, s, "gone", false);
     let gone_key = r.aes_key(s, &h(KW_KEK), false);
     let gone_token = data_object(r, s, "gone-token", true);
-    let gone_token_key = r.secret_key(
-        s,
-        CKK_AES,
-        &h(KW_KEK),
-        true,
-        Template::all_usages(),
-    );
+    // A token AES key is a rotating key, named by its label.
+    let named = |n: &[u8]| Template::all_usages().bytes(CKA_LABEL, n);
+    let gone_token_key = r.secret_key(s, CKK_AES, &h(KW_KEK), true, named(b"torture-gone"));
     for o in [gone_data, gone_key, gone_token, gone_token_key] {
         assert_rv!(ck!(r, C_DestroyObject(s, o)), CKR_OK);
     }
@@ -79,7 +83,8 @@ fn private_objects_after_logout() {
     let fx = fixture();
     let r = &fx.tok.raw;
     let s = fx.s;
-    let token_key = r.secret_key(s, CKK_AES, &h(KW_KEK), true, Template::all_usages());
+    let named = Template::all_usages().bytes(CKA_LABEL, b"torture-private");
+    let token_key = r.secret_key(s, CKK_AES, &h(KW_KEK), true, named);
     let private_data = {
         let mut t = Template::new()
             .ulong(CKA_CLASS, CKO_DATA)
@@ -112,5 +117,9 @@ fn private_objects_after_logout() {
     assert_eq!(r.encrypt(s, &mut ecb, fx.pk, &p), Ok(h(SP800_38A_ECB)));
     assert_rv!(r.login(s, CKU_USER, USER_PIN), CKR_OK);
     assert!(r.find(s, None, 64).contains(&private_data));
-    assert!(bad.is_empty(), "private handles after logout:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "private handles after logout:\n{}",
+        bad.join("\n")
+    );
 }

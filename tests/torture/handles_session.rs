@@ -7,6 +7,7 @@ use super::common::sys::*;
 use super::common::vectors::*;
 use super::common::{Raw, SO_PIN};
 use super::handle_tables::*;
+use super::session_table::session_table;
 use super::support::*;
 
 /// Asserts the live session `s` was not disturbed: still open and logged
@@ -17,7 +18,11 @@ fn still_alive(r: &Raw, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE, objects: usiz
         info.state, CKS_RW_USER_FUNCTIONS,
         "{what}: the live session changed state"
     );
-    assert_eq!(r.attr(s, k, CKA_VALUE), Ok(h(GCM_K128)), "{what}: key intact");
+    assert_eq!(
+        r.attr(s, k, CKA_VALUE),
+        Ok(h(GCM_K128)),
+        "{what}: key intact"
+    );
     let mut n: CK_ULONG = 0;
     for (f, rv) in [
         ("encrypt", ck!(r, C_EncryptFinal(s, null_mut(), &mut n))),
@@ -28,9 +33,17 @@ fn still_alive(r: &Raw, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE, objects: usiz
         ("message encrypt", ck!(r, C_MessageEncryptFinal(s))),
         ("message decrypt", ck!(r, C_MessageDecryptFinal(s))),
     ] {
-        assert_rv!(rv, CKR_OPERATION_NOT_INITIALIZED, "{what}: {f} started on the live session");
+        assert_rv!(
+            rv,
+            CKR_OPERATION_NOT_INITIALIZED,
+            "{what}: {f} started on the live session"
+        );
     }
-    assert_eq!(r.find(s, None, 64).len(), objects, "{what}: objects created or destroyed");
+    assert_eq!(
+        r.find(s, None, 64).len(),
+        objects,
+        "{what}: objects created or destroyed"
+    );
     assert_eq!(
         r.encrypt(s, &mut gcm4(), k, &tc4_p()),
         Ok(tc4_ct()),
@@ -47,7 +60,11 @@ fn invalid_and_closed_session_handles() {
     assert_rv!(ck!(r, C_CloseSession(closed)), CKR_OK);
     let sc = Scratch::new();
     let table = session_table(r, &sc, fx.k, fx.hk);
-    assert_eq!(table.len(), 77, "every function of the 3.0 list that takes a session");
+    assert_eq!(
+        table.len(),
+        77,
+        "every function of the 3.0 list that takes a session"
+    );
     let mut bad = Vec::new();
     for (hd, what) in [
         (CK_INVALID_HANDLE, "0"),
@@ -79,7 +96,11 @@ fn sessions_closed_by_close_all_sessions() {
         bad.extend(run(&table, hd, "closed by C_CloseAllSessions"));
     }
     still_alive(r, s, k, objects, "after C_CloseAllSessions handles");
-    assert!(bad.is_empty(), "closed-by-CloseAll handles:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "closed-by-CloseAll handles:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -90,7 +111,10 @@ fn sessions_from_before_reinitialisation() {
     assert_rv!(r.finalize(), CKR_OK);
     assert_rv!(r.init_conf(&fx.tok.conf), CKR_OK);
     let s = fx.tok.user_session();
-    assert!(!old.contains(&s), "a session handle was reused after re-initialisation");
+    assert!(
+        !old.contains(&s),
+        "a session handle was reused after re-initialisation"
+    );
     let (k, hk, _) = keys(r, s);
     let objects = r.find(s, None, 64).len();
     let sc = Scratch::new();
@@ -100,7 +124,11 @@ fn sessions_from_before_reinitialisation() {
         bad.extend(run(&table, hd, "from the previous C_Initialize"));
     }
     still_alive(r, s, k, objects, "after stale handles");
-    assert!(bad.is_empty(), "handles from before C_Finalize:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "handles from before C_Finalize:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -118,15 +146,27 @@ fn invalid_slot_ids() {
         for (f, rv) in [
             ("C_GetSlotInfo", ck!(r, C_GetSlotInfo(slot, &mut si))),
             ("C_GetTokenInfo", ck!(r, C_GetTokenInfo(slot, &mut ti))),
-            ("C_GetMechanismList", ck!(r, C_GetMechanismList(slot, null_mut(), &mut n))),
-            ("C_GetMechanismInfo", ck!(r, C_GetMechanismInfo(slot, CKM_AES_GCM, &mut mi))),
+            (
+                "C_GetMechanismList",
+                ck!(r, C_GetMechanismList(slot, null_mut(), &mut n)),
+            ),
+            (
+                "C_GetMechanismInfo",
+                ck!(r, C_GetMechanismInfo(slot, CKM_AES_GCM, &mut mi)),
+            ),
             (
                 "C_InitToken",
-                ck!(r, C_InitToken(slot, SO_PIN.as_ptr() as *mut u8, 8, label.as_mut_ptr())),
+                ck!(
+                    r,
+                    C_InitToken(slot, SO_PIN.as_ptr() as *mut u8, 8, label.as_mut_ptr())
+                ),
             ),
             (
                 "C_OpenSession",
-                ck!(r, C_OpenSession(slot, CKF_SERIAL_SESSION, null_mut(), None, &mut hd)),
+                ck!(
+                    r,
+                    C_OpenSession(slot, CKF_SERIAL_SESSION, null_mut(), None, &mut hd)
+                ),
             ),
             ("C_CloseAllSessions", ck!(r, C_CloseAllSessions(slot))),
         ] {
@@ -136,6 +176,12 @@ fn invalid_slot_ids() {
         }
         assert_eq!(hd, 0, "a session handle was written for slot {slot}");
     }
-    still_alive(r, fx.s, fx.k, r.find(fx.s, None, 64).len(), "after bad slot ids");
+    still_alive(
+        r,
+        fx.s,
+        fx.k,
+        r.find(fx.s, None, 64).len(),
+        "after bad slot ids",
+    );
     assert!(bad.is_empty(), "bad slot ids:\n{}", bad.join("\n"));
 }

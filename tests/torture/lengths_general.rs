@@ -204,9 +204,9 @@ fn init_token_pin_lengths() {
         AB,
         "C_InitToken(ulPinLen huge)"
     );
-    // FINDING 2: the token is initialised, so an empty SO PIN is simply the
+    // FINDING 2 (fixed): the token is initialised, so an empty SO PIN is the
     // wrong SO PIN. C_InitToken's list (§5.5) has CKR_PIN_INCORRECT and no
-    // CKR_PIN_LEN_RANGE; the module checks the length rule first.
+    // CKR_PIN_LEN_RANGE; the module used to check the length rule first.
     let rv = ck!(r, C_InitToken(slot, so, 0, label.as_mut_ptr()));
     assert_rv!(rv, CKR_PIN_INCORRECT, "C_InitToken(ulPinLen 0)");
 

@@ -36,7 +36,10 @@ fn encrypt_message_lengths() {
     let (rv, _, _) = enc(&mut msg_tc4(), HUGE, al, pl, 64);
     one_of(rv, BAD_PARAM, "C_EncryptMessage(ulParameterLen huge)");
     for (what, edit) in [
-        ("ulIvLen 0", (|m: &mut GcmMsg| m.p.ulIvLen = 0) as fn(&mut GcmMsg)),
+        (
+            "ulIvLen 0",
+            (|m: &mut GcmMsg| m.p.ulIvLen = 0) as fn(&mut GcmMsg),
+        ),
         ("ulIvLen huge", |m: &mut GcmMsg| m.p.ulIvLen = HUGE),
         ("ulTagBits 0", |m: &mut GcmMsg| m.p.ulTagBits = 0),
         ("ulTagBits huge", |m: &mut GcmMsg| m.p.ulTagBits = HUGE),
@@ -49,7 +52,11 @@ fn encrypt_message_lengths() {
     let (rv, _, _) = enc(&mut msg_tc4(), size, HUGE, pl, 64);
     assert_rv!(rv, AB, "C_EncryptMessage(ulAssociatedDataLen huge)");
     let (rv, _, _) = enc(&mut msg_tc4(), size, al, HUGE, 64);
-    one_of(rv, &[AB, CKR_DATA_LEN_RANGE], "C_EncryptMessage(ulPlaintextLen huge)");
+    one_of(
+        rv,
+        &[AB, CKR_DATA_LEN_RANGE],
+        "C_EncryptMessage(ulPlaintextLen huge)",
+    );
 
     // A zero-byte ciphertext buffer: too small, and the context goes on.
     let mut m = msg_tc4();
@@ -103,7 +110,11 @@ fn decrypt_message_lengths() {
     let (rv, _, _) = dec(&mut with_tag(), size, HUGE, cl, 64);
     assert_rv!(rv, AB, "C_DecryptMessage(ulAssociatedDataLen huge)");
     let (rv, _, _) = dec(&mut with_tag(), size, al, HUGE, 64);
-    one_of(rv, &[AB, CKR_ENCRYPTED_DATA_LEN_RANGE], "C_DecryptMessage(ulCiphertextLen huge)");
+    one_of(
+        rv,
+        &[AB, CKR_ENCRYPTED_DATA_LEN_RANGE],
+        "C_DecryptMessage(ulCiphertextLen huge)",
+    );
     let (rv, n, _) = dec(&mut with_tag(), size, al, cl, 0);
     assert_rv!(rv, CKR_BUFFER_TOO_SMALL, "C_DecryptMessage(*pulLen 0)");
     assert_eq!(n, 60);
@@ -130,7 +141,11 @@ fn begin_and_next_lengths() {
     let mut m = msg_tc4();
     for (plen, what) in [(0, "0"), (HUGE, "huge")] {
         let rv = ck!(r, C_EncryptMessageBegin(s, m.ptr(), plen, ap, al));
-        one_of(rv, BAD_PARAM, &format!("C_EncryptMessageBegin(ulParameterLen {what})"));
+        one_of(
+            rv,
+            BAD_PARAM,
+            &format!("C_EncryptMessageBegin(ulParameterLen {what})"),
+        );
     }
     assert_rv!(
         ck!(r, C_EncryptMessageBegin(s, m.ptr(), size, ap, HUGE)),
@@ -145,16 +160,27 @@ fn begin_and_next_lengths() {
     let mp = m.ptr();
     let next = |len: CK_ULONG, off: usize, flags: CK_FLAGS, cap: usize| {
         out_call(cap, |o, l| {
-            ck!(r, C_EncryptMessageNext(s, mp, size, pp.add(off), len, o, l, flags))
+            ck!(
+                r,
+                C_EncryptMessageNext(s, mp, size, pp.add(off), len, o, l, flags)
+            )
         })
     };
     let (rv, n, _) = next(0, 0, 0, 16);
     assert_rv!(rv, CKR_OK, "C_EncryptMessageNext(empty part)");
     assert_eq!(n, 0);
     let (rv, _, _) = next(HUGE, 0, 0, 16);
-    one_of(rv, &[AB, CKR_DATA_LEN_RANGE], "C_EncryptMessageNext(huge part)");
+    one_of(
+        rv,
+        &[AB, CKR_DATA_LEN_RANGE],
+        "C_EncryptMessageNext(huge part)",
+    );
     let (rv, _, _) = next(HUGE, 0, CKF_END_OF_MESSAGE, 64);
-    one_of(rv, &[AB, CKR_DATA_LEN_RANGE], "C_EncryptMessageNext(huge last part)");
+    one_of(
+        rv,
+        &[AB, CKR_DATA_LEN_RANGE],
+        "C_EncryptMessageNext(huge last part)",
+    );
 
     // Start the message again (whether the errors ended it is up to the
     // module), then a real one with a zero-byte output buffer on the end.
@@ -164,7 +190,11 @@ fn begin_and_next_lengths() {
     let (rv, _, first) = next(32, 0, 0, 64);
     assert_rv!(rv, CKR_OK);
     let (rv, need, _) = next(28, 32, CKF_END_OF_MESSAGE, 0);
-    assert_rv!(rv, CKR_BUFFER_TOO_SMALL, "last C_EncryptMessageNext(*pulLen 0)");
+    assert_rv!(
+        rv,
+        CKR_BUFFER_TOO_SMALL,
+        "last C_EncryptMessageNext(*pulLen 0)"
+    );
     assert_eq!(need as usize + first.len(), 60);
     let (rv, _, last) = next(28, 32, CKF_END_OF_MESSAGE, need as usize);
     assert_rv!(rv, CKR_OK, "the message was kept by the short buffer");
@@ -189,12 +219,27 @@ fn message_sign_verify_stubs_with_any_length() {
         let mut n: CK_ULONG = 0;
         let o = out.as_mut_ptr();
         for (name, rv) in [
-            ("C_SignMessage", ck!(r, C_SignMessage(s, pp, len, dp, len, o, &mut n))),
+            (
+                "C_SignMessage",
+                ck!(r, C_SignMessage(s, pp, len, dp, len, o, &mut n)),
+            ),
             ("C_SignMessageBegin", ck!(r, C_SignMessageBegin(s, pp, len))),
-            ("C_SignMessageNext", ck!(r, C_SignMessageNext(s, pp, len, dp, len, o, &mut n))),
-            ("C_VerifyMessage", ck!(r, C_VerifyMessage(s, pp, len, dp, len, dp, len))),
-            ("C_VerifyMessageBegin", ck!(r, C_VerifyMessageBegin(s, pp, len))),
-            ("C_VerifyMessageNext", ck!(r, C_VerifyMessageNext(s, pp, len, dp, len, dp, len))),
+            (
+                "C_SignMessageNext",
+                ck!(r, C_SignMessageNext(s, pp, len, dp, len, o, &mut n)),
+            ),
+            (
+                "C_VerifyMessage",
+                ck!(r, C_VerifyMessage(s, pp, len, dp, len, dp, len)),
+            ),
+            (
+                "C_VerifyMessageBegin",
+                ck!(r, C_VerifyMessageBegin(s, pp, len)),
+            ),
+            (
+                "C_VerifyMessageNext",
+                ck!(r, C_VerifyMessageNext(s, pp, len, dp, len, dp, len)),
+            ),
         ] {
             assert_rv!(rv, CKR_FUNCTION_NOT_SUPPORTED, "{name}(lengths {len})");
         }

@@ -24,7 +24,11 @@ fn template_counts_of_create_copy_and_generate() {
 
     for (count, p, what) in [
         (HUGE, t.ptr(), "huge count, 3 real attributes"),
-        (OVER_TEMPLATE as CK_ULONG, long.as_mut_ptr(), "4097 attributes"),
+        (
+            OVER_TEMPLATE as CK_ULONG,
+            long.as_mut_ptr(),
+            "4097 attributes",
+        ),
     ] {
         let mut o: CK_OBJECT_HANDLE = 0;
         assert_rv!(
@@ -81,7 +85,11 @@ fn template_counts_of_get_set_and_find() {
 
     for (count, p, what) in [
         (HUGE, one.ptr(), "huge count, 1 real attribute"),
-        (OVER_TEMPLATE as CK_ULONG, long.as_mut_ptr(), "4097 attributes"),
+        (
+            OVER_TEMPLATE as CK_ULONG,
+            long.as_mut_ptr(),
+            "4097 attributes",
+        ),
     ] {
         assert_rv!(
             ck!(r, C_GetAttributeValue(s, o, p, count)),
@@ -139,7 +147,10 @@ fn template_counts_of_get_set_and_find() {
     assert_eq!(n, 0);
     assert!(hs.iter().all(|h| *h == 0xCCCC), "wrote into 0 entries");
     assert_rv!(
-        ck!(r, C_FindObjects(s, hs.as_mut_ptr(), all.len() as CK_ULONG + 1, &mut n)),
+        ck!(
+            r,
+            C_FindObjects(s, hs.as_mut_ptr(), all.len() as CK_ULONG + 1, &mut n)
+        ),
         CKR_OK
     );
     let mut got = hs[..n as usize].to_vec();
@@ -189,7 +200,11 @@ fn attribute_value_lengths() {
     let mut t = Template::new().bytes(CKA_LABEL, b"huge");
     t.attrs[0].ulValueLen = HUGE;
     let rv = ck!(r, C_SetAttributeValue(s, o, t.ptr(), 1));
-    one_of(rv, &[AB, CKR_ATTRIBUTE_VALUE_INVALID], "CKA_LABEL length huge");
+    one_of(
+        rv,
+        &[AB, CKR_ATTRIBUTE_VALUE_INVALID],
+        "CKA_LABEL length huge",
+    );
     let mut t2 = Template::new()
         .ulong(CKA_CLASS, CKO_DATA)
         .bytes(CKA_APPLICATION, b"app");
@@ -201,7 +216,11 @@ fn attribute_value_lengths() {
         &[AB, CKR_ATTRIBUTE_VALUE_INVALID],
         "C_CreateObject(CKA_APPLICATION length huge)",
     );
-    assert_eq!(r.attr(s, o, CKA_LABEL), Ok(vec![]), "unchanged by the refusal");
+    assert_eq!(
+        r.attr(s, o, CKA_LABEL),
+        Ok(vec![]),
+        "unchanged by the refusal"
+    );
 }
 
 #[test]
@@ -230,17 +249,31 @@ fn wrap_and_unwrap_lengths() {
     let wp = wrapped.as_ptr() as *mut u8;
     // Empty wrapped key: invalid on its length alone (§5.18 C_UnwrapKey).
     assert_rv!(
-        ck!(r, C_UnwrapKey(s, kw.ptr(), kek, wp, 0, t.ptr(), t.count(), &mut o)),
+        ck!(
+            r,
+            C_UnwrapKey(s, kw.ptr(), kek, wp, 0, t.ptr(), t.count(), &mut o)
+        ),
         CKR_WRAPPED_KEY_LEN_RANGE,
         "C_UnwrapKey(ulWrappedKeyLen 0)"
     );
     // Huge: C_UnwrapKey's list has CKR_ARGUMENTS_BAD and CKR_WRAPPED_KEY_LEN_RANGE.
-    let rv = ck!(r, C_UnwrapKey(s, kw.ptr(), kek, wp, HUGE, t.ptr(), t.count(), &mut o));
-    one_of(rv, &[AB, CKR_WRAPPED_KEY_LEN_RANGE], "C_UnwrapKey(ulWrappedKeyLen huge)");
+    let rv = ck!(
+        r,
+        C_UnwrapKey(s, kw.ptr(), kek, wp, HUGE, t.ptr(), t.count(), &mut o)
+    );
+    one_of(
+        rv,
+        &[AB, CKR_WRAPPED_KEY_LEN_RANGE],
+        "C_UnwrapKey(ulWrappedKeyLen huge)",
+    );
     let mut long = long_template(OVER_TEMPLATE);
     for (p, count, what) in [
         (t.ptr(), HUGE, "huge count"),
-        (long.as_mut_ptr(), OVER_TEMPLATE as CK_ULONG, "4097 attributes"),
+        (
+            long.as_mut_ptr(),
+            OVER_TEMPLATE as CK_ULONG,
+            "4097 attributes",
+        ),
     ] {
         assert_rv!(
             ck!(r, C_UnwrapKey(s, kw.ptr(), kek, wp, 24, p, count, &mut o)),
@@ -250,7 +283,10 @@ fn wrap_and_unwrap_lengths() {
     }
     assert_eq!(o, 0, "no handle written by the refused calls");
     assert_rv!(
-        ck!(r, C_UnwrapKey(s, kw.ptr(), kek, wp, 24, t.ptr(), t.count(), &mut o)),
+        ck!(
+            r,
+            C_UnwrapKey(s, kw.ptr(), kek, wp, 24, t.ptr(), t.count(), &mut o)
+        ),
         CKR_OK
     );
     assert_eq!(r.attr(s, o, CKA_VALUE), Ok(h(KW_KEY)), "unwrapped value");
@@ -274,10 +310,7 @@ fn random_lengths() {
         "C_GenerateRandom(huge)"
     );
     assert_eq!(buf, [SENTINEL; 32], "wrote although the length was refused");
-    assert_rv!(
-        ck!(r, C_GenerateRandom(s, buf.as_mut_ptr(), 31)),
-        CKR_OK
-    );
+    assert_rv!(ck!(r, C_GenerateRandom(s, buf.as_mut_ptr(), 31)), CKR_OK);
     assert_eq!(buf[31], SENTINEL, "wrote past 31 bytes");
 
     // The module takes no seed (§5.19: CKR_RANDOM_SEED_NOT_SUPPORTED), for
@@ -289,5 +322,9 @@ fn random_lengths() {
         "C_SeedRandom(0)"
     );
     let rv = ck!(r, C_SeedRandom(s, buf.as_mut_ptr(), HUGE));
-    one_of(rv, &[AB, CKR_RANDOM_SEED_NOT_SUPPORTED], "C_SeedRandom(huge)");
+    one_of(
+        rv,
+        &[AB, CKR_RANDOM_SEED_NOT_SUPPORTED],
+        "C_SeedRandom(huge)",
+    );
 }

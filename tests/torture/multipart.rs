@@ -82,16 +82,23 @@ impl Op {
             Op::Encrypt => {
                 ok(ck!(r, C_EncryptInit(s, gcm4().ptr(), k)), "C_EncryptInit");
                 let (ip, _) = inp(&p[..32]);
-                live.out = out("C_EncryptUpdate", |o, l| ck!(r, C_EncryptUpdate(s, ip, 32, o, l)));
+                live.out = out("C_EncryptUpdate", |o, l| {
+                    ck!(r, C_EncryptUpdate(s, ip, 32, o, l))
+                });
             }
             Op::Decrypt => {
                 ok(ck!(r, C_DecryptInit(s, gcm4().ptr(), k)), "C_DecryptInit");
                 let (ip, _) = inp(&ct[..40]);
-                live.out = out("C_DecryptUpdate", |o, l| ck!(r, C_DecryptUpdate(s, ip, 40, o, l)));
+                live.out = out("C_DecryptUpdate", |o, l| {
+                    ck!(r, C_DecryptUpdate(s, ip, 40, o, l))
+                });
             }
             Op::Digest => {
                 ok(ck!(r, C_DigestInit(s, sha256().ptr())), "C_DigestInit");
-                ok(ck!(r, C_DigestUpdate(s, b"ab".as_ptr() as *mut u8, 2)), "C_DigestUpdate");
+                ok(
+                    ck!(r, C_DigestUpdate(s, b"ab".as_ptr() as *mut u8, 2)),
+                    "C_DigestUpdate",
+                );
             }
             Op::Sign | Op::Verify => {
                 let (ip, il) = inp(b"Hi ");
@@ -113,20 +120,35 @@ impl Op {
                 let (ap, al) = inp(&aad);
                 let (mp, ml) = (m.ptr(), m.len());
                 if enc {
-                    ok(ck!(r, C_MessageEncryptInit(s, msg_mech().ptr(), k)), "C_MessageEncryptInit");
-                    ok(ck!(r, C_EncryptMessageBegin(s, mp, ml, ap, al)), "C_EncryptMessageBegin");
+                    ok(
+                        ck!(r, C_MessageEncryptInit(s, msg_mech().ptr(), k)),
+                        "C_MessageEncryptInit",
+                    );
+                    ok(
+                        ck!(r, C_EncryptMessageBegin(s, mp, ml, ap, al)),
+                        "C_EncryptMessageBegin",
+                    );
                     let (ip, _) = inp(&p[..32]);
                     live.out = out("C_EncryptMessageNext", |o, l| {
                         ck!(r, C_EncryptMessageNext(s, mp, ml, ip, 32, o, l, 0))
                     });
                 } else {
-                    ok(ck!(r, C_MessageDecryptInit(s, msg_mech().ptr(), k)), "C_MessageDecryptInit");
-                    ok(ck!(r, C_DecryptMessageBegin(s, mp, ml, ap, al)), "C_DecryptMessageBegin");
+                    ok(
+                        ck!(r, C_MessageDecryptInit(s, msg_mech().ptr(), k)),
+                        "C_MessageDecryptInit",
+                    );
+                    ok(
+                        ck!(r, C_DecryptMessageBegin(s, mp, ml, ap, al)),
+                        "C_DecryptMessageBegin",
+                    );
                     let (ip, _) = inp(&ct[..32]);
                     live.out = out("C_DecryptMessageNext", |o, l| {
                         ck!(r, C_DecryptMessageNext(s, mp, ml, ip, 32, o, l, 0))
                     });
-                    assert!(live.out.is_empty(), "plaintext released before the tag was checked");
+                    assert!(
+                        live.out.is_empty(),
+                        "plaintext released before the tag was checked"
+                    );
                 }
                 live.msg = Some(m);
             }
@@ -134,10 +156,16 @@ impl Op {
                 let other = r.open(fx.tok.slot, false);
                 live.expected = r.find(other, None, 64);
                 ok(ck!(r, C_CloseSession(other)), "C_CloseSession");
-                ok(ck!(r, C_FindObjectsInit(s, null_mut(), 0)), "C_FindObjectsInit");
+                ok(
+                    ck!(r, C_FindObjectsInit(s, null_mut(), 0)),
+                    "C_FindObjectsInit",
+                );
                 let mut hs = [0; 1];
                 let mut n: CK_ULONG = 0;
-                ok(ck!(r, C_FindObjects(s, hs.as_mut_ptr(), 1, &mut n)), "C_FindObjects");
+                ok(
+                    ck!(r, C_FindObjects(s, hs.as_mut_ptr(), 1, &mut n)),
+                    "C_FindObjects",
+                );
                 assert_eq!(n, 1);
                 live.found.push(hs[0]);
             }
@@ -153,30 +181,50 @@ impl Op {
         match self {
             Op::Encrypt => {
                 let (ip, _) = inp(&p[32..]);
-                live.out.extend(out("C_EncryptUpdate", |o, l| ck!(r, C_EncryptUpdate(s, ip, 28, o, l))));
-                live.out.extend(out("C_EncryptFinal", |o, l| ck!(r, C_EncryptFinal(s, o, l))));
+                live.out.extend(out("C_EncryptUpdate", |o, l| {
+                    ck!(r, C_EncryptUpdate(s, ip, 28, o, l))
+                }));
+                live.out.extend(out("C_EncryptFinal", |o, l| {
+                    ck!(r, C_EncryptFinal(s, o, l))
+                }));
                 assert_eq!(live.out, ct, "multi-part GCM encryption, test case 4");
             }
             Op::Decrypt => {
                 let (ip, _) = inp(&ct[40..]);
-                live.out.extend(out("C_DecryptUpdate", |o, l| ck!(r, C_DecryptUpdate(s, ip, 36, o, l))));
-                live.out.extend(out("C_DecryptFinal", |o, l| ck!(r, C_DecryptFinal(s, o, l))));
+                live.out.extend(out("C_DecryptUpdate", |o, l| {
+                    ck!(r, C_DecryptUpdate(s, ip, 36, o, l))
+                }));
+                live.out.extend(out("C_DecryptFinal", |o, l| {
+                    ck!(r, C_DecryptFinal(s, o, l))
+                }));
                 assert_eq!(live.out, p, "multi-part GCM decryption, test case 4");
             }
             Op::Digest => {
-                ok(ck!(r, C_DigestUpdate(s, b"c".as_ptr() as *mut u8, 1)), "C_DigestUpdate");
+                ok(
+                    ck!(r, C_DigestUpdate(s, b"c".as_ptr() as *mut u8, 1)),
+                    "C_DigestUpdate",
+                );
                 let d = out("C_DigestFinal", |o, l| ck!(r, C_DigestFinal(s, o, l)));
                 assert_eq!(d, h(SHA256_ABC), "SHA-256(abc)");
             }
             Op::Sign => {
-                ok(ck!(r, C_SignUpdate(s, b"There".as_ptr() as *mut u8, 5)), "C_SignUpdate");
+                ok(
+                    ck!(r, C_SignUpdate(s, b"There".as_ptr() as *mut u8, 5)),
+                    "C_SignUpdate",
+                );
                 let m = out("C_SignFinal", |o, l| ck!(r, C_SignFinal(s, o, l)));
                 assert_eq!(m, h(HMAC_TC1), "RFC 4231 TC1");
             }
             Op::Verify => {
-                ok(ck!(r, C_VerifyUpdate(s, b"There".as_ptr() as *mut u8, 5)), "C_VerifyUpdate");
+                ok(
+                    ck!(r, C_VerifyUpdate(s, b"There".as_ptr() as *mut u8, 5)),
+                    "C_VerifyUpdate",
+                );
                 let tc1 = h(HMAC_TC1);
-                ok(ck!(r, C_VerifyFinal(s, tc1.as_ptr() as *mut u8, 32)), "C_VerifyFinal(TC1)");
+                ok(
+                    ck!(r, C_VerifyFinal(s, tc1.as_ptr() as *mut u8, 32)),
+                    "C_VerifyFinal(TC1)",
+                );
             }
             Op::MsgEncrypt | Op::MsgDecrypt => {
                 let enc = self == Op::MsgEncrypt;
@@ -203,7 +251,10 @@ impl Op {
             Op::Find => {
                 let mut hs = [0; 64];
                 let mut n: CK_ULONG = 0;
-                ok(ck!(r, C_FindObjects(s, hs.as_mut_ptr(), 64, &mut n)), "C_FindObjects");
+                ok(
+                    ck!(r, C_FindObjects(s, hs.as_mut_ptr(), 64, &mut n)),
+                    "C_FindObjects",
+                );
                 live.found.extend_from_slice(&hs[..n as usize]);
                 ok(ck!(r, C_FindObjectsFinal(s)), "C_FindObjectsFinal");
                 live.found.sort_unstable();

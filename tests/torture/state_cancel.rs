@@ -33,7 +33,8 @@ fn init_with_null_mechanism_cancels_mid_operation() {
             continue; // C_FindObjectsInit has no mechanism; C_SessionCancel covers find
         }
         cancel_one(op, "Init(NULL)", |fx| {
-            op.cancel_with_null(fx).expect("has an Init with a mechanism")
+            op.cancel_with_null(fx)
+                .expect("has an Init with a mechanism")
         });
     }
 }
@@ -84,7 +85,7 @@ fn kept_decrypt_output(what: &str, multi: bool, disturb: impl Fn(&Fx) -> CK_RV) 
         assert_eq!(n, 37);
         assert_rv!(disturb(&fx), CKR_OK, "{what}");
         let (rv, _, got) = out_call(37, |o, l| ck!(r, C_Decrypt(s, cp, cl, o, l)));
-        // FINDING 1: the encryption-side call drops decryption's kept output.
+        // FINDING 1 (fixed): an encryption-side call dropped decryption's kept output.
         assert_rv!(rv, CKR_OK, "C_Decrypt after {what}");
         assert_eq!(got, p, "C_Decrypt after {what}: CBC-PAD plaintext");
         return;
@@ -97,15 +98,21 @@ fn kept_decrypt_output(what: &str, multi: bool, disturb: impl Fn(&Fx) -> CK_RV) 
     assert_eq!(n as usize + first.len(), 37);
     assert_rv!(disturb(&fx), CKR_OK, "{what}");
     let (rv, _, last) = out_call(n as usize, |o, l| ck!(r, C_DecryptFinal(s, o, l)));
-    // FINDING 1: the encryption-side call drops decryption's kept output.
+    // FINDING 1 (fixed): an encryption-side call dropped decryption's kept output.
     assert_rv!(rv, CKR_OK, "C_DecryptFinal after {what}");
     let mut all = first;
     all.extend(last);
-    assert_eq!(all, p, "C_DecryptUpdate/Final after {what}: CBC-PAD plaintext");
+    assert_eq!(
+        all, p,
+        "C_DecryptUpdate/Final after {what}: CBC-PAD plaintext"
+    );
 }
 
 fn encrypt_init(fx: &Fx) -> CK_RV {
-    ck!(fx.tok.raw, C_EncryptInit(fx.s, Mech::plain(CKM_AES_ECB).ptr(), fx.pk))
+    ck!(
+        fx.tok.raw,
+        C_EncryptInit(fx.s, Mech::plain(CKM_AES_ECB).ptr(), fx.pk)
+    )
 }
 
 fn encrypt_init_null(fx: &Fx) -> CK_RV {

@@ -28,10 +28,16 @@ fn all_steps_not_initialized(r: &Raw, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE,
         let mut hs = [0 as CK_OBJECT_HANDLE; 4];
         for (f, rv) in [
             ("C_Encrypt", ck!(r, C_Encrypt(s, dp, 16, op, &mut n))),
-            ("C_EncryptUpdate", ck!(r, C_EncryptUpdate(s, dp, 16, op, &mut n))),
+            (
+                "C_EncryptUpdate",
+                ck!(r, C_EncryptUpdate(s, dp, 16, op, &mut n)),
+            ),
             ("C_EncryptFinal", ck!(r, C_EncryptFinal(s, op, &mut n))),
             ("C_Decrypt", ck!(r, C_Decrypt(s, dp, 32, op, &mut n))),
-            ("C_DecryptUpdate", ck!(r, C_DecryptUpdate(s, dp, 32, op, &mut n))),
+            (
+                "C_DecryptUpdate",
+                ck!(r, C_DecryptUpdate(s, dp, 32, op, &mut n)),
+            ),
             ("C_DecryptFinal", ck!(r, C_DecryptFinal(s, op, &mut n))),
             ("C_Digest", ck!(r, C_Digest(s, dp, 16, op, &mut n))),
             ("C_DigestUpdate", ck!(r, C_DigestUpdate(s, dp, 16))),
@@ -43,17 +49,32 @@ fn all_steps_not_initialized(r: &Raw, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE,
             ("C_Verify", ck!(r, C_Verify(s, dp, 16, dp, 32))),
             ("C_VerifyUpdate", ck!(r, C_VerifyUpdate(s, dp, 16))),
             ("C_VerifyFinal", ck!(r, C_VerifyFinal(s, dp, 32))),
-            ("C_FindObjects", ck!(r, C_FindObjects(s, hs.as_mut_ptr(), 4, &mut n))),
+            (
+                "C_FindObjects",
+                ck!(r, C_FindObjects(s, hs.as_mut_ptr(), 4, &mut n)),
+            ),
             ("C_FindObjectsFinal", ck!(r, C_FindObjectsFinal(s))),
-            ("C_EncryptMessage", ck!(r, C_EncryptMessage(s, mp, ml, dp, 0, dp, 16, op, &mut n))),
-            ("C_EncryptMessageBegin", ck!(r, C_EncryptMessageBegin(s, mp, ml, dp, 0))),
+            (
+                "C_EncryptMessage",
+                ck!(r, C_EncryptMessage(s, mp, ml, dp, 0, dp, 16, op, &mut n)),
+            ),
+            (
+                "C_EncryptMessageBegin",
+                ck!(r, C_EncryptMessageBegin(s, mp, ml, dp, 0)),
+            ),
             (
                 "C_EncryptMessageNext",
                 ck!(r, C_EncryptMessageNext(s, mp, ml, dp, 16, op, &mut n, end)),
             ),
             ("C_MessageEncryptFinal", ck!(r, C_MessageEncryptFinal(s))),
-            ("C_DecryptMessage", ck!(r, C_DecryptMessage(s, mp, ml, dp, 0, dp, 16, op, &mut n))),
-            ("C_DecryptMessageBegin", ck!(r, C_DecryptMessageBegin(s, mp, ml, dp, 0))),
+            (
+                "C_DecryptMessage",
+                ck!(r, C_DecryptMessage(s, mp, ml, dp, 0, dp, 16, op, &mut n)),
+            ),
+            (
+                "C_DecryptMessageBegin",
+                ck!(r, C_DecryptMessageBegin(s, mp, ml, dp, 0)),
+            ),
             (
                 "C_DecryptMessageNext",
                 ck!(r, C_DecryptMessageNext(s, mp, ml, dp, 16, op, &mut n, end)),
@@ -62,16 +83,26 @@ fn all_steps_not_initialized(r: &Raw, s: CK_SESSION_HANDLE, k: CK_OBJECT_HANDLE,
             // §5.6 C_Login: CKU_CONTEXT_SPECIFIC with no operation waiting.
             (
                 "C_Login(CKU_CONTEXT_SPECIFIC)",
-                ck!(r, C_Login(s, CKU_CONTEXT_SPECIFIC, b"1234".as_ptr() as *mut u8, 4)),
+                ck!(
+                    r,
+                    C_Login(s, CKU_CONTEXT_SPECIFIC, b"1234".as_ptr() as *mut u8, 4)
+                ),
             ),
         ] {
             if rv != NI {
                 bad.push(format!("{f}(query={query}) = {}", rv_name(rv)));
             }
         }
-        assert_eq!(o, [SENTINEL; 64], "{when}: output written with nothing active");
+        assert_eq!(
+            o, [SENTINEL; 64],
+            "{when}: output written with nothing active"
+        );
     }
-    assert!(bad.is_empty(), "{when}: with nothing active:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{when}: with nothing active:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -89,9 +120,15 @@ fn steps_without_init() {
     let mut m = msg_tc4();
     let p = tc4_p();
     let (pp, _) = inp(&p);
-    assert_rv!(ck!(r, C_MessageEncryptInit(fx.s, msg_mech().ptr(), fx.k)), CKR_OK);
+    assert_rv!(
+        ck!(r, C_MessageEncryptInit(fx.s, msg_mech().ptr(), fx.k)),
+        CKR_OK
+    );
     let (rv, _, _) = out_call(64, |o, l| {
-        ck!(r, C_EncryptMessageNext(fx.s, m.ptr(), m.len(), pp, 16, o, l, CKF_END_OF_MESSAGE))
+        ck!(
+            r,
+            C_EncryptMessageNext(fx.s, m.ptr(), m.len(), pp, 16, o, l, CKF_END_OF_MESSAGE)
+        )
     });
     assert_rv!(rv, NI, "C_EncryptMessageNext without C_EncryptMessageBegin");
     assert_rv!(ck!(r, C_MessageEncryptFinal(fx.s)), CKR_OK);
@@ -117,7 +154,11 @@ fn second_init_in_the_middle_is_operation_active() {
     let fx = fixture();
     let mut live: Vec<(Op, Live)> = ALL.iter().map(|op| (*op, op.start(&fx))).collect();
     for (op, _) in &live {
-        assert_rv!(second_init(*op, &fx), CKR_OPERATION_ACTIVE, "second Init of {op:?}");
+        assert_rv!(
+            second_init(*op, &fx),
+            CKR_OPERATION_ACTIVE,
+            "second Init of {op:?}"
+        );
     }
     // A second message while one is in the middle (§5.9 C_EncryptMessage /
     // C_EncryptMessageBegin: CKR_OPERATION_ACTIVE).
@@ -134,8 +175,14 @@ fn second_init_in_the_middle_is_operation_active() {
         CKR_OPERATION_ACTIVE,
         "C_EncryptMessageBegin during a message"
     );
-    let (rv, _, _) = out_call(64, |o, l| ck!(r, C_EncryptMessage(s, mp, ml, ap, al, pp, pl, o, l)));
-    assert_rv!(rv, CKR_OPERATION_ACTIVE, "C_EncryptMessage during a message");
+    let (rv, _, _) = out_call(64, |o, l| {
+        ck!(r, C_EncryptMessage(s, mp, ml, ap, al, pp, pl, o, l))
+    });
+    assert_rv!(
+        rv,
+        CKR_OPERATION_ACTIVE,
+        "C_EncryptMessage during a message"
+    );
     assert_eq!(m2.tag[..], [0u8; 16][..]);
     // Every first operation goes on to the published result.
     for (op, l) in live.iter_mut() {
@@ -160,14 +207,19 @@ fn second_initialize_changes_nothing() {
     let r = &fx.tok.raw;
     let mut live: Vec<(Op, Live)> = ALL.iter().map(|op| (*op, op.start(&fx))).collect();
     let conf = CString::new(fx.tok.conf.to_str().expect("UTF-8")).expect("no NUL");
-    let other = CString::new("[[slot]]\nlabel = \"other\"\nbackend = \"software\"\nstore = \"/nonexistent/x.sqlite\"\n")
-        .expect("no NUL");
+    let other = CString::new(
+        "[[slot]]\nlabel = \"other\"\nbackend = \"software\"\nstore = \"/nonexistent/x.sqlite\"\n",
+    )
+    .expect("no NUL");
     let mut a1 = args(None);
     let mut a2 = args(Some(&conf));
     let mut a3 = args(Some(&other));
     for (what, p) in [
         ("NULL", null_mut()),
-        ("OS locking, no configuration", &mut a1 as *mut _ as *mut c_void),
+        (
+            "OS locking, no configuration",
+            &mut a1 as *mut _ as *mut c_void,
+        ),
         ("the same configuration", &mut a2 as *mut _ as *mut c_void),
         ("another configuration", &mut a3 as *mut _ as *mut c_void),
     ] {
@@ -186,7 +238,11 @@ fn second_initialize_changes_nothing() {
         hs.into_iter().map(|h| h.join().expect("thread")).collect()
     });
     for rv in rvs {
-        assert_rv!(rv, CKR_CRYPTOKI_ALREADY_INITIALIZED, "concurrent second C_Initialize");
+        assert_rv!(
+            rv,
+            CKR_CRYPTOKI_ALREADY_INITIALIZED,
+            "concurrent second C_Initialize"
+        );
     }
     // The library, the login, the session and its operations are untouched.
     assert_eq!(r.slots(), vec![fx.tok.slot]);
@@ -194,4 +250,31 @@ fn second_initialize_changes_nothing() {
     for (op, l) in live.iter_mut() {
         op.finish(&fx, l);
     }
+}
+
+#[test]
+fn public_token_object_in_a_public_session() {
+    // §5.7 C_CreateObject: "Only public objects can be created unless the
+    // normal user is logged in"; a R/W public session has read/write access
+    // to all public objects (the spec's read/write session states).
+    let fx = fixture();
+    let r = &fx.tok.raw;
+    let s = fx.s;
+    assert_rv!(ck!(r, C_Logout(s)), CKR_OK);
+    let mut t = super::common::Template::new()
+        .ulong(CKA_CLASS, CKO_DATA)
+        .bool(CKA_TOKEN, true)
+        .bool(CKA_PRIVATE, false)
+        .bytes(CKA_LABEL, b"public")
+        .bytes(CKA_VALUE, b"public value");
+    let (rv, o) = r.create(s, &mut t);
+    // FINDING 6: CKR_USER_NOT_LOGGED_IN — the module seals every token
+    // object's CKA_VALUE and has no sealing key without a login.
+    assert_rv!(
+        rv,
+        CKR_OK,
+        "C_CreateObject(public token data object), logged out"
+    );
+    assert_eq!(r.attr(s, o, CKA_VALUE), Ok(b"public value".to_vec()));
+    assert_rv!(ck!(r, C_DestroyObject(s, o)), CKR_OK);
 }

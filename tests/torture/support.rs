@@ -59,7 +59,10 @@ pub fn fixture() -> Fx {
 }
 
 /// Creates the three session keys of [`Fx`] in `s`: `(k, hk, pk)`.
-pub fn keys(r: &Raw, s: CK_SESSION_HANDLE) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
+pub fn keys(
+    r: &Raw,
+    s: CK_SESSION_HANDLE,
+) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
     let k = r.aes_key(s, &h(GCM_K128), false);
     let hk = r.secret_key(
         s,
@@ -165,7 +168,10 @@ pub fn out_call(
     let mut buf = vec![SENTINEL; cap + 1];
     let mut n = cap as CK_ULONG;
     let rv = f(buf.as_mut_ptr(), &mut n);
-    assert_eq!(buf[cap], SENTINEL, "the module wrote past the {cap} bytes offered");
+    assert_eq!(
+        buf[cap], SENTINEL,
+        "the module wrote past the {cap} bytes offered"
+    );
     if rv == CKR_OK {
         assert!(n as usize <= cap, "claims {n} bytes written into {cap}");
         buf.truncate(n as usize);

@@ -198,7 +198,7 @@ fn the_documented_example_parses() {
         .split("```toml\n")
         .skip(1)
         .filter_map(|b| b.split("```").next())
-        .find(|b| b.contains("[slot.pkcs11]"))
+        .find(|b| b.contains("\n[slot.pkcs11]\n"))
         .expect("a [slot.pkcs11] example in docs/configuration.md");
     let text = block.replace("/usr/lib/softhsm/libsofthsm2.so", &module());
     let p = parse(&text);
