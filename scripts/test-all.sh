@@ -57,6 +57,10 @@ BUILD_OK=0
 run_step fmt cargo fmt --all -- --check
 run_step clippy cargo clippy --all-targets -- -D warnings
 run_step nextest cargo nextest run --no-fail-fast
+run_step valgrind ./scripts/valgrind.sh
+if [[ -x ./scripts/fuzz-smoke.sh ]]; then
+    run_step fuzz-smoke ./scripts/fuzz-smoke.sh
+fi
 
 MODULE_UNDER_TEST="${TEST_ALL_MODULE:-$TARGET/debug/libkeyrotor.so}"
 if [[ $BUILD_OK == 1 || -n "${TEST_ALL_MODULE:-}" ]]; then
