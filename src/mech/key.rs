@@ -108,6 +108,50 @@ impl KeyMaterial {
         }
     }
 
+    /// AES-GCM encryption with the tag apart (the 3.0 message API).
+    pub fn gcm_encrypt_detached(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        pt: &[u8],
+        ct: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<()> {
+        match &self.secret {
+            Secret::Soft { .. } => gcm::encrypt_detached(self.aes()?, iv, aad, pt, ct, tag),
+            Secret::Device { .. } => {
+                let mut joined = Zeroizing::new(vec![0u8; pt.len() + tag.len()]);
+                self.gcm_encrypt(iv, aad, pt, tag.len(), &mut joined)?;
+                let (c, t) = joined.split_at(pt.len());
+                ct.get_mut(..pt.len())
+                    .map_or_else(|| rv(sys::CKR_BUFFER_TOO_SMALL), Ok)?
+                    .copy_from_slice(c);
+                tag.copy_from_slice(t);
+                Ok(())
+            }
+        }
+    }
+
+    /// AES-GCM decryption with the tag apart (the 3.0 message API).
+    pub fn gcm_decrypt_detached(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+        tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize> {
+        match &self.secret {
+            Secret::Soft { .. } => gcm::decrypt_detached(self.aes()?, iv, aad, ct, tag, out),
+            Secret::Device { .. } => {
+                let mut joined = Zeroizing::new(Vec::with_capacity(ct.len() + tag.len()));
+                joined.extend_from_slice(ct);
+                joined.extend_from_slice(tag);
+                self.gcm_decrypt(iv, aad, &joined, tag.len(), out)
+            }
+        }
+    }
+
     /// A private copy with its own prepared state, so threads using the same
     /// key never share (and bounce) reference counts or cache lines.
     pub fn deep_clone(&self) -> Result<KeyMaterial> {

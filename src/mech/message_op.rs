@@ -190,18 +190,16 @@ impl MessageOp {
         let n = input.len();
         if self.encrypt {
             let (version, key) = self.key.encrypting()?;
-            let mut tmp = Zeroizing::new(vec![0u8; n + tag_len]);
-            key.gcm_encrypt(iv, aad, input, tag_len, &mut tmp)?;
-            out.get_mut(..n)
-                .map_or_else(|| rv(sys::CKR_BUFFER_TOO_SMALL), Ok)?
-                .copy_from_slice(&tmp[..n]);
-            tag.copy_from_slice(&tmp[n..]);
+            let tag_out = tag
+                .get_mut(..tag_len)
+                .map_or_else(|| rv(sys::CKR_MECHANISM_PARAM_INVALID), Ok)?;
+            key.gcm_encrypt_detached(iv, aad, input, out, tag_out)?;
             self.last_version = version;
             return Ok(n);
         }
-        let mut joined = Zeroizing::new(Vec::with_capacity(n + tag_len));
-        joined.extend_from_slice(input);
-        joined.extend_from_slice(tag);
+        let tag_in = tag
+            .get(..tag_len)
+            .map_or_else(|| rv(sys::CKR_MECHANISM_PARAM_INVALID), Ok)?;
         let candidates = match &self.key {
             KeyRef::Plain(m) => vec![(None, m.clone())],
             KeyRef::Ring(r) => match envelope::iv_version(iv)
@@ -217,7 +215,7 @@ impl MessageOp {
             },
         };
         for (version, key) in candidates {
-            match key.gcm_decrypt(iv, aad, &joined, tag_len, out) {
+            match key.gcm_decrypt_detached(iv, aad, input, tag_in, out) {
                 Ok(got) => {
                     self.last_version = version;
                     return Ok(got);

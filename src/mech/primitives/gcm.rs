@@ -111,6 +111,63 @@ pub fn decrypt(
     }
 }
 
+/// Like [`encrypt`], with the ciphertext and the tag in separate buffers
+/// (the PKCS#11 3.0 message API returns the tag through its parameters).
+/// `ct_out` must hold `plaintext.len()` bytes; `tag_out.len()` is the tag
+/// length (12..=16).
+pub fn encrypt_detached(
+    key: &AesKey,
+    iv: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+    ct_out: &mut [u8],
+    tag_out: &mut [u8],
+) -> Result<()> {
+    check_params(iv, tag_out.len())?;
+    if text_too_long(plaintext.len()) {
+        return rv(sys::CKR_DATA_LEN_RANGE);
+    }
+    let ct_out = ct_out
+        .get_mut(..plaintext.len())
+        .ok_or(Error::Rv(sys::CKR_BUFFER_TOO_SMALL))?;
+    if iv.len() == FAST_IV_LEN {
+        encrypt_fast(key, iv, aad, plaintext, ct_out, tag_out)
+    } else {
+        encrypt_general(key.cipher(), iv, aad, plaintext, ct_out, tag_out)
+    }
+}
+
+/// Like [`decrypt`], with the tag apart from the ciphertext. On a tag
+/// mismatch `out[..ct.len()]` is zeroed.
+pub fn decrypt_detached(
+    key: &AesKey,
+    iv: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
+    check_params(iv, tag.len())?;
+    if text_too_long(ct.len()) {
+        return rv(sys::CKR_ENCRYPTED_DATA_LEN_RANGE);
+    }
+    let out = out
+        .get_mut(..ct.len())
+        .ok_or(Error::Rv(sys::CKR_BUFFER_TOO_SMALL))?;
+    let verified = if iv.len() == FAST_IV_LEN && tag.len() == MAX_TAG_LEN {
+        decrypt_fast(key, iv, aad, ct, tag, out)
+    } else {
+        decrypt_general(key.cipher(), iv, aad, ct, tag, out)
+    };
+    match verified {
+        Ok(()) => Ok(ct.len()),
+        Err(e) => {
+            out.zeroize();
+            Err(e)
+        }
+    }
+}
+
 /// Number of bytes [`encrypt`] writes for a plaintext of `pt_len` bytes.
 pub fn encrypted_len(pt_len: usize, tag_len: usize) -> usize {
     pt_len.saturating_add(tag_len)
