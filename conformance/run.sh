@@ -39,6 +39,7 @@ done
 # consumer name : script(s). Each script is runnable alone and sets up its own token in its own temp dir.
 ALL=(
     "pkcs11-tool:pkcs11-tool.sh"
+    "hsm:hsm.sh"
     "pkcs11-tool-test:pkcs11-tool-test.sh"
     "p11tool:p11tool.sh"
     "pykcs11:pykcs11_gcm.py pykcs11_ops.py pykcs11_rotation.py"

@@ -159,6 +159,24 @@ fn destroying_a_version_destroys_its_hsm_key() {
 }
 
 #[test]
+fn the_message_api_runs_in_the_hsm_too() {
+    // PKCS#11 3.0 message API (pkcs11-provider's AES-GCM path): the module
+    // writes the IV, whose fixed field names the version.
+    let t = hsm_token("");
+    let raw = &t.tok.raw;
+    let s = t.tok.user_session();
+    let k = generate_key(raw, s, "msgs", &[]).unwrap();
+    let m1 = msg_encrypt(raw, s, k, CKG_GENERATE_COUNTER, b"hdr", b"message one")
+        .unwrap_or_else(|rv| panic!("C_EncryptMessage: {}", rv_name(rv)));
+    assert_eq!(m1.version(), 1);
+    rotate_by_cli(&t, s, k, "msgs", 2);
+    let m2 = msg_encrypt(raw, s, k, CKG_GENERATE_COUNTER, b"hdr", b"message two").unwrap();
+    assert_eq!(m2.version(), 2);
+    assert_eq!(msg_decrypt(raw, s, k, &m1, b"hdr").unwrap(), b"message one");
+    assert_eq!(msg_decrypt(raw, s, k, &m2, b"hdr").unwrap(), b"message two");
+}
+
+#[test]
 fn a_bad_tag_is_encrypted_data_invalid() {
     let t = hsm_token("");
     let raw = &t.tok.raw;

@@ -317,6 +317,9 @@ pub async fn rotate(
         all.push(new);
         slot.apply_key(updated, all)?;
         tracing::info!(slot = slot.id, key = %key.name, version, reason = reason.name(), "key rotated");
+    } else if let Err(e) = slot.erase_in_device(&new) {
+        // Another process rotated first: the device key made for this try is an orphan.
+        tracing::warn!(key = %key.name, version, error = %e, "could not destroy an unused device key");
     }
     Ok(done)
 }

@@ -141,7 +141,7 @@ impl CipherOp {
             },
             (Mechanism::AesGcm(p), _) => {
                 let key = material()?;
-                key.aes()?;
+                key.check_aes()?;
                 Kind::Gcm {
                     key,
                     params: p.clone(),

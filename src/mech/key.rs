@@ -65,6 +65,15 @@ impl KeyMaterial {
         }
     }
 
+    /// Checks this is an AES key (software or device) for GCM.
+    pub fn check_aes(&self) -> Result<()> {
+        match &self.secret {
+            Secret::Soft { aes: Some(_), .. } => Ok(()),
+            Secret::Device { .. } if self.key_type == Some(sys::CKK_AES) => Ok(()),
+            _ => rv(sys::CKR_KEY_TYPE_INCONSISTENT),
+        }
+    }
+
     /// The raw secret bytes (HMAC keys, wrapping, extractable reads).
     /// Device keys never leave the device: `CKR_KEY_UNEXTRACTABLE`.
     pub fn raw(&self) -> Result<&[u8]> {

@@ -35,7 +35,9 @@ impl Slot {
         len: usize,
     ) -> Result<Zeroizing<Vec<u8>>> {
         match &self.backend {
-            Some(b) => Ok(Zeroizing::new(b.generate_aes(label, id, len)?)),
+            Some(b) => Ok(Zeroizing::new(off_runtime(|| {
+                b.generate_aes(label, id, len)
+            })?)),
             None => {
                 let mut secret = Zeroizing::new(vec![0u8; len]);
                 crate::mech::primitives::rng::fill(&mut secret)?;
@@ -49,7 +51,7 @@ impl Slot {
     pub fn erase_in_device(&self, v: &VersionRecord) -> Result<()> {
         if let (Some(b), Some(sealed)) = (&self.backend, &v.sealed) {
             let reference = self.unseal(&v.version_uid, sealed)?;
-            b.destroy(&reference)?;
+            off_runtime(|| b.destroy(&reference))?;
         }
         Ok(())
     }
@@ -65,5 +67,16 @@ impl Slot {
                     .collect()
             }
         }
+    }
+}
+
+/// Runs a blocking device call; inside the library's runtime it first tells
+/// the runtime so, so a slow or absent HSM does not stall other tasks.
+fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }

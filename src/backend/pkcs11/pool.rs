@@ -8,7 +8,7 @@
 //! thread discards its session and exits whenever the HSM lets go of it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -94,8 +94,13 @@ impl ConnPool {
 
 /// A job for a worker: runs with the worker's own session slot.
 type Job = Box<dyn FnOnce(&mut Option<Conn>) + Send>;
-/// A job and the ticket its caller watches.
-type Queued = (Job, Arc<AtomicU8>);
+/// What a worker's mailbox carries.
+enum Msg {
+    /// A job and the ticket its caller watches.
+    Job(Job, Arc<AtomicU8>),
+    /// Shutdown: leave the loop.
+    Exit,
+}
 
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -103,15 +108,19 @@ const DONE: u8 = 2;
 const CANCELLED: u8 = 3;
 const ABANDONED: u8 = 4;
 
-/// Worker threads, each owning one HSM session (`calls = "worker"`).
+/// Worker threads, each owning one HSM session (`calls = "worker"`). A
+/// caller takes an idle worker's mailbox, so each job wakes exactly one
+/// thread and concurrent callers never queue behind one another's job.
 pub(super) struct Workers {
     shared: Arc<Shared>,
-    tx: Mutex<Option<Sender<Queued>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct Shared {
-    rx: Mutex<Receiver<Queued>>,
+    // Mailboxes of the workers waiting for a job.
+    idle: Mutex<Vec<Sender<Msg>>>,
+    freed: Condvar,
+    closed: AtomicBool,
     size: usize,
     stuck: AtomicUsize,
     // Session a worker starts with (the one `open` logged in on).
@@ -123,16 +132,16 @@ struct Shared {
 impl Workers {
     /// Starts `size` workers; `initial` sessions are handed to the first.
     pub fn start(size: usize, initial: Vec<Conn>) -> Result<Workers> {
-        let (tx, rx) = mpsc::channel();
         let w = Workers {
             shared: Arc::new(Shared {
-                rx: Mutex::new(rx),
+                idle: Mutex::new(Vec::with_capacity(size)),
+                freed: Condvar::new(),
+                closed: AtomicBool::new(false),
                 size,
                 stuck: AtomicUsize::new(0),
                 spare: Mutex::new(initial),
                 closing: Mutex::new(Vec::new()),
             }),
-            tx: Mutex::new(Some(tx)),
             threads: Mutex::new(Vec::new()),
         };
         for _ in 0..size {
@@ -143,14 +152,37 @@ impl Workers {
 
     fn spawn(&self) -> Result<()> {
         let shared = self.shared.clone();
+        let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("keyrotor-hsm".into())
-            .spawn(move || worker_loop(&shared))
+            .spawn(move || worker_loop(&shared, &tx, &rx))
             .map_err(|e| Error::Internal(format!("cannot start an HSM worker thread: {e}")))?;
         let mut threads = self.threads.lock();
         threads.retain(|t| !t.is_finished());
         threads.push(handle);
         Ok(())
+    }
+
+    /// An idle worker's mailbox, waiting for one until `deadline`.
+    fn take_idle(&self, deadline: Instant) -> Result<Sender<Msg>> {
+        let mut idle = self.shared.idle.lock();
+        loop {
+            if self.shared.closed.load(Ordering::Acquire) {
+                return rv(sys::CKR_DEVICE_ERROR);
+            }
+            if let Some(tx) = idle.pop() {
+                return Ok(tx);
+            }
+            // Every session is busy for the whole wait: the HSM is too slow.
+            if self
+                .shared
+                .freed
+                .wait_until(&mut idle, deadline)
+                .timed_out()
+            {
+                return rv(sys::CKR_DEVICE_ERROR);
+            }
+        }
     }
 
     /// Runs `job` on a worker and waits for its result until `deadline`;
@@ -167,14 +199,9 @@ impl Workers {
         let boxed: Job = Box::new(move |conn| {
             let _ = reply_tx.send(job(conn));
         });
-        {
-            let tx = self.tx.lock();
-            let Some(tx) = tx.as_ref() else {
-                return rv(sys::CKR_DEVICE_ERROR);
-            };
-            tx.send((boxed, ticket.clone()))
-                .map_err(|_| Error::Rv(sys::CKR_DEVICE_ERROR))?;
-        }
+        self.take_idle(deadline)?
+            .send(Msg::Job(boxed, ticket.clone()))
+            .map_err(|_| Error::Rv(sys::CKR_DEVICE_ERROR))?;
         let wait = deadline.saturating_duration_since(Instant::now());
         match reply_rx.recv_timeout(wait) {
             Ok(r) => r,
@@ -188,7 +215,7 @@ impl Workers {
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
-                    // Never started: every session was busy for the whole wait.
+                    // Never started (the worker was not scheduled in time).
                     Ok(_) => rv(sys::CKR_DEVICE_ERROR),
                     Err(DONE) => reply_rx.try_recv().unwrap_or(rv(sys::CKR_DEVICE_ERROR)),
                     Err(_) => {
@@ -225,7 +252,17 @@ impl Workers {
     /// after `grace` is left behind (it exits when the HSM answers), so
     /// `C_Finalize` never hangs on a dead HSM.
     pub fn stop(&self, grace: Duration) -> Vec<Conn> {
-        drop(self.tx.lock().take());
+        // Under the idle lock: a worker either is in the list (and gets
+        // Exit) or sees `closed` before it would join it.
+        let idle = {
+            let mut idle = self.shared.idle.lock();
+            self.shared.closed.store(true, Ordering::Release);
+            std::mem::take(&mut *idle)
+        };
+        for tx in idle {
+            let _ = tx.send(Msg::Exit);
+        }
+        self.shared.freed.notify_all();
         let threads = std::mem::take(&mut *self.threads.lock());
         let until = Instant::now() + grace;
         while threads.iter().any(|t| !t.is_finished()) && Instant::now() < until {
@@ -244,11 +281,20 @@ impl Workers {
     }
 }
 
-fn worker_loop(shared: &Shared) {
+fn worker_loop(shared: &Shared, tx: &Sender<Msg>, rx: &Receiver<Msg>) {
     let mut conn: Option<Conn> = shared.spare.lock().pop();
     loop {
-        let next = shared.rx.lock().recv();
-        let Ok((job, ticket)) = next else { break };
+        {
+            let mut idle = shared.idle.lock();
+            if shared.closed.load(Ordering::Acquire) {
+                break;
+            }
+            idle.push(tx.clone());
+        }
+        shared.freed.notify_one();
+        let Ok(Msg::Job(job, ticket)) = rx.recv() else {
+            break;
+        };
         if ticket
             .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
