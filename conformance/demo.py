@@ -81,6 +81,30 @@ def decrypt(state_path):
     s.closeSession()
 
 
+def after_rotation(state_path):
+    PyKCS11, _lib, s = open_session()
+    with open(state_path) as f:
+        st = json.load(f)
+    version_attr = 0x80000000 | 0x4B520001  # CKA_KEYROTOR_VERSION (include/keyrotor.h)
+    key = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_LABEL, KEY_LABEL)])[0]
+    active = int.from_bytes(bytes(s.getAttributeValue(key, [version_attr])[0]), "little")
+    say(f"{KEY_LABEL!r} (found by the same label) now reports Active version v{active}")
+    mech = PyKCS11.AES_GCM_Mechanism(bytes.fromhex(st["iv"]), bytes.fromhex(st["aad"]), 128)
+    pt = bytes(s.decrypt(key, bytes.fromhex(st["ct"]), mech))
+    say(f"the ciphertext made by v1 before the rotation still decrypts: {pt.decode()!r}")
+    iv = os.urandom(12)
+    new_ct = bytes(s.encrypt(key, b"New data after rotation.", PyKCS11.AES_GCM_Mechanism(iv, b"", 128)))
+    for v in (1, active):
+        obj = s.findObjects([(PyKCS11.CKA_LABEL, f"{KEY_LABEL}@v{v}")])[0]
+        try:
+            s.decrypt(obj, new_ct, PyKCS11.AES_GCM_Mechanism(iv, b"", 128))
+            say(f"new ciphertext opens with {KEY_LABEL}@v{v}: it was encrypted under v{v}")
+        except PyKCS11.PyKCS11Error:
+            say(f"new ciphertext does not open with {KEY_LABEL}@v{v}")
+    s.logout()
+    s.closeSession()
+
+
 def known(key_file):
     PyKCS11, _lib, s = open_session()
     value = os.urandom(32)
@@ -118,7 +142,8 @@ def scan(key_file, store_dir):
 
 
 def main():
-    commands = {"encrypt": (encrypt, 1), "decrypt": (decrypt, 1), "known": (known, 1), "scan": (scan, 2)}
+    commands = {"encrypt": (encrypt, 1), "decrypt": (decrypt, 1), "after_rotation": (after_rotation, 1),
+                "known": (known, 1), "scan": (scan, 2)}
     if len(sys.argv) < 2 or sys.argv[1] not in commands or len(sys.argv) - 2 != commands[sys.argv[1]][1]:
         print(__doc__)
         sys.exit(2)

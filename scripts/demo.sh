@@ -8,9 +8,8 @@
 #        DEMO_KEEP=1 scripts/demo.sh   (keep the temp dir and its store for inspection)
 #        MODULE=/usr/lib/softhsm/libsofthsm2.so scripts/demo.sh   (same tour on another module, no build)
 #
-# TODO(issue 3): rotation joins the demo here — rotate demo-key with the `keyrotor` CLI, show v1 and
-# v2 with `pkcs11-tool --list-objects`, decrypt the old ciphertext through the current object, encrypt
-# a new one under v2.
+# Then it rotates demo-key with the `keyrotor` CLI and shows a third process decrypting the old
+# ciphertext through the same label while new data is encrypted under v2.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
@@ -103,7 +102,17 @@ step "key material at rest: import a key with a known value, then search the sto
 echo "  store: $CONF_STORE_DIR ($(find "$CONF_STORE_DIR" -type f | wc -l) files, $(du -sh "$CONF_STORE_DIR" | cut -f1))"
 "$PY" "$DEMO_PY" scan "$CONF_WORK/known-key.hex" "$CONF_STORE_DIR"
 
-# TODO(issue 3): rotation steps go here (see the header comment).
+# --- 6. rotation --------------------------------------------------------------------------------------
+if ! conf_is_softhsm; then
+    CLI="$TARGET/release/keyrotor"
+    step "rotate demo-key with the keyrotor admin CLI: v2 becomes Active, v1 keeps decrypting"
+    KEYROTOR_PIN=1234 "$CLI" --config "$KEYROTOR_CONF" key rotate demo-key | sed 's/^/  /'
+    "$CLI" --config "$KEYROTOR_CONF" key show demo-key | sed 's/^/  | /'
+    step "process 3: the same label decrypts the old data and encrypts new data under v2"
+    "$PY" "$DEMO_PY" after_rotation "$CONF_WORK/message.json"
+    step "the audit log records every state change, hash-chained"
+    "$CLI" --config "$KEYROTOR_CONF" audit verify | sed 's/^/  /'
+fi
 
 echo
 if [[ "${DEMO_KEEP:-0}" == 1 ]]; then
