@@ -6,19 +6,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Every --only group name.
-pub const GROUPS: [&str; 7] = ["gcm", "msg", "keygen", "find", "login", "init", "ceiling"];
+pub const GROUPS: [&str; 8] = [
+    "gcm", "msg", "rotor", "keygen", "find", "login", "init", "ceiling",
+];
 
 /// Usage text.
 pub const USAGE: &str = "\
 usage: cargo bench --bench pkcs11 -- [--module PATH]... [--softhsm] [--quick] [--full]
                                      [--json OUT] [--only GROUP]... [--duration SECS] [--repeats N]
+  (Run directly, the binary needs --bench too; without it, as under `cargo test`, it does nothing.)
   --module PATH   a PKCS#11 module to measure (repeatable; the first is the one ratios are of).
                   Default: keyrotor (target/release/libkeyrotor.so or $KEYROTOR_MODULE) and SoftHSM2.
   --softhsm       also measure SoftHSM2 (/usr/lib/softhsm/libsofthsm2.so) in a private temp token.
   --quick         0.2 s per repeat, 3 repeats (default 1 s, 5 repeats).
   --full          also create 100,000 objects in modules other than keyrotor (slow for SoftHSM2).
   --json OUT      also write every number (all repeats) as JSON.
-  --only GROUP    gcm, msg, keygen, find, login, init, ceiling (repeatable or comma-separated).
+  --only GROUP    gcm, msg, rotor, keygen, find, login, init, ceiling (repeatable or comma-separated).
+                  rotor: keyrotor only (envelope mechanism, latency during rotations, manager on/off).
   keyrotor and SoftHSM2 get a private temp token (under $TMPDIR). Any other module is used with
   the caller's environment and its first token (C_InitToken only if none is initialised): the
   harness creates up to 11,000 token keys labelled bench-* there and leaves them, so point it at
@@ -56,6 +60,8 @@ pub struct WorkerArgs {
     pub out: PathBuf,
     /// Steps to run in order (see worker.rs).
     pub steps: Vec<String>,
+    /// Pair the gcm/msg loops with the in-process ceiling (the first module only).
+    pub ceiling: bool,
 }
 
 impl Args {
@@ -141,6 +147,7 @@ pub fn parse<I: IntoIterator<Item = String>>(it: I) -> Result<Args, String> {
             "--worker" => is_worker = true,
             "--kind" => w.kind = val("--kind")?,
             "--out" => w.out = PathBuf::from(val("--out")?),
+            "--ceiling" => w.ceiling = true,
             "--steps" => w.steps = val("--steps")?.split(',').map(str::to_string).collect(),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),

@@ -4,9 +4,11 @@
 
 use crate::cli::Args;
 use crate::report::{join, machine, markdown, Column, Report};
-use crate::rows::{thousands, Outcome, Row, WorkerOut};
+use crate::rows::{merge_measured, thousands, Outcome, Row, WorkerOut};
+use crate::scen_manager::{manager_ratios, ENV_MANAGER};
 use crate::setup::{prepare, Kind, Prepared, Target, SOFTHSM_PATH};
 use crate::stats::median;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -48,7 +50,14 @@ fn targets(args: &Args) -> Vec<PathBuf> {
 }
 
 /// Runs one worker process; returns its result (possibly partial) and a note if it failed.
-fn spawn(args: &Args, t: &Target, env: &Prepared, steps: &[String]) -> (WorkerOut, Option<String>) {
+fn spawn(
+    args: &Args,
+    t: &Target,
+    env: &Prepared,
+    steps: &[String],
+    pair_ceiling: bool,
+    extra_env: &[(&str, &str)],
+) -> (WorkerOut, Option<String>) {
     let dir = env
         .dir
         .as_ref()
@@ -69,10 +78,15 @@ fn spawn(args: &Args, t: &Target, env: &Prepared, steps: &[String]) -> (WorkerOu
         .arg(&out_file)
         .args(["--steps", &steps.join(",")])
         .args(args.for_worker());
+    if pair_ceiling {
+        cmd.arg("--ceiling");
+    }
     cmd.envs(env.env.iter().map(|(k, v)| (k, v)));
     for k in &env.env_remove {
         cmd.env_remove(k);
     }
+    // After the removals: this worker alone gets these.
+    cmd.envs(extra_env.iter().copied());
     let status = cmd.status();
     let out: Option<WorkerOut> = std::fs::read_to_string(&out_file)
         .ok()
@@ -104,7 +118,8 @@ fn spawn(args: &Args, t: &Target, env: &Prepared, steps: &[String]) -> (WorkerOu
     (out, note)
 }
 
-/// Merges value rows that several probe processes produced into one row with their median.
+/// Merges rows that several processes produced: values into their median, measurements by
+/// `merge_measured` (the manager on/off rows).
 fn merge_values(rows: Vec<Row>) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::new();
     for r in rows {
@@ -114,6 +129,13 @@ fn merge_values(rows: Vec<Row>) -> Vec<Row> {
                 if let Outcome::Value { value, samples, .. } = &mut existing.outcome {
                     samples.extend_from_slice(new);
                     *value = median(&mut samples.clone()).unwrap_or(*value);
+                }
+            }
+            (Some(existing), Outcome::Measured { m: new, .. }) => {
+                if let Outcome::Measured { m, .. } = &mut existing.outcome {
+                    *m = merge_measured(m, new);
+                } else {
+                    existing.outcome = r.outcome.clone();
                 }
             }
             (Some(existing), _) => existing.outcome = r.outcome.clone(),
@@ -155,7 +177,13 @@ fn marginal_rss(rows: &[Row]) -> Option<Row> {
 }
 
 /// Runs every step for one module; returns its rows, C_GetInfo and notes.
-fn run_module(args: &Args, t: &Target, notes: &mut Vec<String>) -> (Vec<Row>, String) {
+/// `subject`: this is the first module, whose gcm/msg loops are paired with the ceiling.
+fn run_module(
+    args: &Args,
+    t: &Target,
+    subject: bool,
+    notes: &mut Vec<String>,
+) -> (Vec<Row>, String) {
     let env = match prepare(t) {
         Ok(e) => e,
         Err(e) => {
@@ -167,9 +195,14 @@ fn run_module(args: &Args, t: &Target, notes: &mut Vec<String>) -> (Vec<Row>, St
     };
     let mut rows = Vec::new();
     let mut info = String::new();
-    let mut run = |steps: Vec<String>, rows: &mut Vec<Row>| {
-        eprintln!("== {}: {}", t.name, steps.join(","));
-        let (out, note) = spawn(args, t, &env, &steps);
+    let mut run = |steps: Vec<String>, rows: &mut Vec<Row>, extra: &[(&str, &str)]| {
+        let shown: Vec<String> = extra.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        eprintln!("== {}: {}{}", t.name, shown.concat(), steps.join(","));
+        let pair = subject
+            && steps
+                .iter()
+                .any(|s| s.starts_with("gcm") || s.starts_with("msg") || s.starts_with("rotor"));
+        let (out, note) = spawn(args, t, &env, &steps, pair, extra);
         if info.is_empty() {
             info = out.info.clone();
         }
@@ -179,7 +212,9 @@ fn run_module(args: &Args, t: &Target, notes: &mut Vec<String>) -> (Vec<Row>, St
     };
     let s = |v: &str| v.to_string();
     let big_find = args.wants("find") && (t.kind == Kind::Keyrotor || args.full);
-    let need_small = ["gcm", "msg", "find", "init"].iter().any(|g| args.wants(g)) || big_find;
+    let rotor = args.wants("rotor") && t.kind == Kind::Keyrotor;
+    let need_small =
+        ["gcm", "msg", "find", "init"].iter().any(|g| args.wants(g)) || big_find || rotor;
 
     let mut main = vec![s("setup")];
     if args.wants("keygen") {
@@ -195,10 +230,25 @@ fn run_module(args: &Args, t: &Target, notes: &mut Vec<String>) -> (Vec<Row>, St
             main.push(format!("{g}:{SMALL}"));
         }
     }
+    if rotor {
+        main.push(format!("rotor:{SMALL}"));
+    }
     if args.wants("login") {
         main.push(s("login"));
     }
-    run(main, &mut rows);
+    run(main, &mut rows, &[]);
+    if rotor {
+        // Manager on/off while the store holds SMALL keys, in fresh processes ordered
+        // on, off, off, on so a drift in machine load over the four hits both modes alike.
+        for on in [true, false, false, true] {
+            let extra: &[(&str, &str)] = if on {
+                &[]
+            } else {
+                &[(ENV_MANAGER, "external")]
+            };
+            run(vec![format!("mgr:{SMALL}")], &mut rows, extra);
+        }
+    }
 
     let reps = args.plan().repeats;
     if args.wants("init") {
@@ -207,17 +257,18 @@ fn run_module(args: &Args, t: &Target, notes: &mut Vec<String>) -> (Vec<Row>, St
             if i + 1 == reps {
                 steps.push(format!("populate:{SMALL}:{MEDIUM}"));
             }
-            run(steps, &mut rows);
+            run(steps, &mut rows, &[]);
         }
         have = MEDIUM;
         for _ in 0..reps {
-            run(vec![format!("probe:{MEDIUM}")], &mut rows);
+            run(vec![format!("probe:{MEDIUM}")], &mut rows, &[]);
         }
     }
     if big_find {
         run(
             vec![format!("populate:{have}:{LARGE}"), format!("find:{LARGE}")],
             &mut rows,
+            &[],
         );
     } else if args.wants("find") {
         let why = format!(
@@ -238,6 +289,9 @@ fn run_module(args: &Args, t: &Target, notes: &mut Vec<String>) -> (Vec<Row>, St
     let mut rows = merge_values(rows);
     if let Some(r) = marginal_rss(&rows) {
         rows.push(r);
+    }
+    if rotor {
+        rows.extend(manager_ratios(&rows, SMALL));
     }
     (rows, info)
 }
@@ -260,6 +314,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let mut notes = Vec::new();
     let mut columns = Vec::new();
     let mut per_module = Vec::new();
+    let mut ceiling: Vec<Row> = Vec::new();
     for path in targets(args) {
         let kind = Kind::detect(&path);
         let t = Target {
@@ -275,23 +330,42 @@ pub fn run(args: &Args) -> Result<(), String> {
             ));
             continue;
         }
-        let (rows, info) = run_module(args, &t, &mut notes);
+        let (rows, info) = run_module(args, &t, per_module.is_empty(), &mut notes);
         columns.push(Column {
             name: t.name.clone(),
             path: path.display().to_string(),
             info,
         });
+        // The first module's worker measured the ceiling beside its own loops.
+        let (ceil_rows, rows): (Vec<Row>, Vec<Row>) =
+            rows.into_iter().partition(|r| r.group == "ceiling");
+        ceiling.extend(ceil_rows);
         per_module.push(rows);
     }
-    let ceiling = if args.wants("ceiling") || args.wants("gcm") || args.wants("msg") {
-        eprintln!("== ceiling");
-        crate::ceiling::ceiling(&plan)
-    } else {
-        Vec::new()
-    };
-    if args.wants("gcm") || args.wants("msg") {
-        notes.push("gcm/msg: timed calls go straight to the module's function list (exactly C_EncryptInit + one C_Encrypt into a preallocated buffer); setup goes through cryptoki. Each thread has its own session on the same key.".into());
+    let want_ceiling = args.wants("ceiling") || args.wants("gcm") || args.wants("msg");
+    if ceiling.is_empty() && want_ceiling {
+        eprintln!("== ceiling (standalone)");
+        ceiling = crate::ceiling::ceiling(&plan);
     }
+    if args.wants("gcm") || args.wants("msg") {
+        notes.push(
+            "gcm/msg: timed calls go straight to the module's function list (exactly C_EncryptInit + one C_Encrypt into a preallocated buffer; C_EncryptMessage likewise); setup goes through cryptoki. Each thread has its own session on the same key. Every loop runs only after an untimed encrypt/decrypt round trip returned the plaintext."
+            .to_string(),
+        );
+        if let Some(c) = columns.first() {
+            notes.push(format!(
+                "ceiling: measured in alternating repeats with each of {}'s gcm/msg loops (same time, same load); the {}/ceiling ratio uses that paired value, the ceiling table shows the pairs from the session-key loops. Other modules' rows ran at other times.",
+                c.name, c.name
+            ));
+        }
+    }
+    if args.wants("rotor") {
+        notes.push(format!(
+            "rotor: keyrotor-only scenarios (vendor mechanism, vendor attributes, {ENV_MANAGER}), so other modules have no cells there. Envelope rows alternate with the ceiling like gcm (the envelope also writes a 5-byte header and takes its IV from a counter). Rotation rows: AES-GCM 64 B through the current object of a key that never rotates (measured first), then of a key created with ROTATION_PERIOD, VALID_PERIOD, GRACE_PERIOD, RETENTION = 1 s and KEEP_VERSIONS = 2, each {} s of timed repeats; both time every op (adds a clock pair per op, so their ops/s are below the gcm rows) to report the slowest op and the ops over 1 ms (on a shared machine preemption lands there too: compare the two keys); both keys are destroyed afterwards. Manager on/off: 4 fresh worker processes (on, off, off, on; the off ones alone get {ENV_MANAGER}=external, every other keyrotor worker has it removed), each waits 1 s untimed, then measures; each mode's rows pool the repeats of its 2 processes (median ops/s; p50/p99 are sample-weighted means of the two processes' values).",
+            crate::scen_rotor::ROTATION_WINDOW.as_secs()
+        ));
+    }
+    notes.push("cpu: the measuring threads' CPU time / wall time (median over repeats); well below 100% on a CPU-bound row means the threads were preempted by other work on this shared machine, so read that row with care.".into());
     if args.wants("init") {
         notes.push(format!(
             "init: each value is the median over {} fresh worker processes.",
@@ -314,7 +388,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         columns,
         notes,
     };
-    println!("{}", markdown(&report));
+    // A closed stdout (e.g. piped into `head`) must not abort the run before the JSON is written.
+    let _ = writeln!(std::io::stdout(), "{}", markdown(&report));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;

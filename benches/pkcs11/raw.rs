@@ -19,7 +19,7 @@ pub struct RawModule {
     fl3: Option<sys::CK_FUNCTION_LIST_3_0>,
 }
 
-/// Output of one AES-GCM operation: number of bytes written.
+/// Result of a raw call: the value, or the CK_RV the module returned.
 pub type RvResult<T> = Result<T, sys::CK_RV>;
 
 fn check(rv: sys::CK_RV) -> RvResult<()> {
@@ -134,6 +134,59 @@ impl RawModule {
                 out.as_mut_ptr(),
                 &mut out_len,
             ))?;
+        }
+        Ok(out_len as usize)
+    }
+
+    /// C_EncryptInit (or C_DecryptInit when `decrypt`) with mechanism `mech` and its parameter
+    /// as raw bytes (`None`: a NULL parameter), then one C_Encrypt/C_Decrypt of `input` into
+    /// `out`. An error names the function that returned it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn crypt(
+        &self,
+        s: sys::CK_SESSION_HANDLE,
+        mech: sys::CK_MECHANISM_TYPE,
+        param: Option<&[u8]>,
+        key: sys::CK_OBJECT_HANDLE,
+        input: &[u8],
+        out: &mut [u8],
+        decrypt: bool,
+    ) -> Result<usize, (&'static str, sys::CK_RV)> {
+        let (init, op, names) = if decrypt {
+            (
+                self.fl.C_DecryptInit,
+                self.fl.C_Decrypt,
+                ("C_DecryptInit", "C_Decrypt"),
+            )
+        } else {
+            (
+                self.fl.C_EncryptInit,
+                self.fl.C_Encrypt,
+                ("C_EncryptInit", "C_Encrypt"),
+            )
+        };
+        let (init, op) = match (init, op) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err((names.0, sys::CKR_FUNCTION_NOT_SUPPORTED)),
+        };
+        let mut m = sys::CK_MECHANISM {
+            mechanism: mech,
+            pParameter: param.map_or(ptr::null_mut(), |p| p.as_ptr() as *mut c_void),
+            ulParameterLen: ulong(param.map_or(0, <[u8]>::len)),
+        };
+        let mut out_len = ulong(out.len());
+        // SAFETY: mechanism, parameter, input and output are live for the calls with their true
+        // lengths; the module only reads the parameter and input.
+        unsafe {
+            check(init(s, &mut m, key)).map_err(|rv| (names.0, rv))?;
+            check(op(
+                s,
+                input.as_ptr() as *mut u8,
+                ulong(input.len()),
+                out.as_mut_ptr(),
+                &mut out_len,
+            ))
+            .map_err(|rv| (names.1, rv))?;
         }
         Ok(out_len as usize)
     }
@@ -354,6 +407,11 @@ pub fn ck_err(e: cryptoki::error::Error) -> String {
         cryptoki::error::Error::Pkcs11(rv, func) => format!("C_{func:?}: {}", rv_error_name(&rv)),
         other => other.to_string(),
     }
+}
+
+/// Renders a failed raw call as "C_Function: CKR_NAME".
+pub fn call_err((func, rv): (&'static str, sys::CK_RV)) -> String {
+    format!("{func}: {}", rv_name(rv))
 }
 
 /// Renders a raw CK_RV from a timed call.

@@ -154,8 +154,11 @@ pub fn join(per_module: &[Vec<Row>], ceiling: &[Row]) -> Vec<Line> {
             }
             None => line.ceiling = Some(row.outcome.clone()),
         }
-        // A module row that compares against the ceiling gets the matching ceiling cell.
-        if let (Some(_), Some(op)) = (col, &row.ceiling) {
+        // The first module's rows carry a ceiling measured beside them: that one is the
+        // comparison. Otherwise a module row gets the matching standalone ceiling cell.
+        if let (Some(0), Some(p)) = (col, &row.paired) {
+            line.ceiling = Some(p.clone());
+        } else if let (Some(_), Some(op), None) = (col, &row.ceiling, &line.ceiling) {
             if let Some(c) = ceiling.iter().find(|c| {
                 c.ceiling.as_ref() == Some(op) && c.size == row.size && c.threads == row.threads
             }) {
@@ -211,6 +214,7 @@ fn fmt_main(o: &Outcome) -> String {
             "keys/s" => format!("{value:.0} keys/s"),
             "objects" => format!("{value:.0}"),
             "B/key" => format!("{value:.0} B/key"),
+            "×" => format!("{value:.2}×"),
             u => format!("{value:.0} {u}"),
         },
         Outcome::Error { error } => format!("**{error}**"),
@@ -221,7 +225,12 @@ fn fmt_main(o: &Outcome) -> String {
 /// The latency text of a cell.
 fn fmt_lat(o: &Outcome) -> String {
     match o {
-        Outcome::Measured { m, .. } => format!("{} / {}", fmt_ns(m.p50_ns), fmt_ns(m.p99_ns)),
+        Outcome::Measured { m, .. } => format!(
+            "{} / {} · cpu {:.0}%",
+            fmt_ns(m.p50_ns),
+            fmt_ns(m.p99_ns),
+            m.cpu_share * 100.0
+        ),
         _ => "—".into(),
     }
 }
@@ -296,12 +305,12 @@ fn group_table(lines: &[&Line], all_names: &[&str]) -> String {
     for n in names {
         head.push(n.to_string());
         if measured {
-            head.push(format!("{n} p50 / p99"));
+            head.push(format!("{n} p50 / p99 · cpu"));
         }
     }
     if ceil {
         head.push(crate::ceiling::NAME.into());
-        head.push("ceiling p50 / p99".into());
+        head.push("ceiling p50 / p99 · cpu".into());
     }
     for n in names.iter().skip(1) {
         head.push(format!("{first}/{n}"));
@@ -358,6 +367,8 @@ mod tests {
                 p99_ns: 2_000_000.0,
                 latency_samples: 1,
                 sample_stride: 1,
+                cpu_share: 0.97,
+                load1: 1.0,
             },
             bytes: Some(4096),
         }
@@ -370,7 +381,7 @@ mod tests {
         assert_eq!(fmt_ns(145.0), "145 ns");
         assert_eq!(fmt_ns(13_200.0), "13.2 µs");
         assert_eq!(fmt_main(&meas(1000.0)), "1.0 k/s · 4 MB/s");
-        assert_eq!(fmt_lat(&meas(1.0)), "1.5 µs / 2.0 ms");
+        assert_eq!(fmt_lat(&meas(1.0)), "1.5 µs / 2.0 ms · cpu 97%");
         assert_eq!(fmt_ratio(Some(&meas(300.0)), Some(&meas(100.0))), "3.00×");
         let v = Outcome::Value {
             value: 2.0,

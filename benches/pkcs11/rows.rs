@@ -37,6 +37,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A measurement cell, or an error cell.
+    pub fn from_measured(r: Result<Measurement, String>, bytes: Option<u64>) -> Outcome {
+        match r {
+            Ok(m) => Outcome::Measured { m, bytes },
+            Err(error) => Outcome::Error { error },
+        }
+    }
+
     /// The value ratios are taken of: ops/s for measurements, the value for values.
     pub fn number(&self) -> Option<(f64, &str)> {
         match self {
@@ -62,6 +70,9 @@ pub struct Row {
     pub ceiling: Option<String>,
     /// The result.
     pub outcome: Outcome,
+    /// The ceiling measured in alternating repeats with this row (same time, same load), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<Outcome>,
 }
 
 impl Row {
@@ -74,6 +85,7 @@ impl Row {
             threads: 1,
             ceiling: None,
             outcome,
+            paired: None,
         }
     }
 
@@ -85,10 +97,7 @@ impl Row {
         threads: u32,
         r: Result<Measurement, String>,
     ) -> Row {
-        let outcome = match r {
-            Ok(m) => Outcome::Measured { m, bytes: size },
-            Err(error) => Outcome::Error { error },
-        };
+        let outcome = Outcome::from_measured(r, size);
         Row {
             size,
             threads,
@@ -131,6 +140,12 @@ impl Row {
         )
     }
 
+    /// Attaches a paired ceiling measurement.
+    pub fn with_paired(mut self, r: Option<Result<Measurement, String>>) -> Row {
+        self.paired = r.map(|r| Outcome::from_measured(r, self.size));
+        self
+    }
+
     /// Sets the ceiling join key.
     pub fn with_ceiling(mut self, op: &str) -> Row {
         self.ceiling = Some(op.into());
@@ -161,15 +176,51 @@ pub struct WorkerOut {
     pub done_steps: Vec<String>,
 }
 
+/// Combines one scenario measured in several processes: every repeat's ops/s is kept and the
+/// median is taken over all of them; p50/p99 are the means of the processes' values weighted by
+/// their sample counts (the samples themselves are not kept, so those are approximate), the CPU
+/// share likewise by repeats; the load average is the higher one.
+pub fn merge_measured(a: &Measurement, b: &Measurement) -> Measurement {
+    let mut repeats = a.repeat_ops_per_s.clone();
+    repeats.extend_from_slice(&b.repeat_ops_per_s);
+    let mut sorted = repeats.clone();
+    let weigh = |x: f64, wx: f64, y: f64, wy: f64| {
+        if wx + wy > 0.0 {
+            (x * wx + y * wy) / (wx + wy)
+        } else {
+            (x + y) / 2.0
+        }
+    };
+    let (sa, sb) = (a.latency_samples as f64, b.latency_samples as f64);
+    let (ra, rb) = (
+        a.repeat_ops_per_s.len() as f64,
+        b.repeat_ops_per_s.len() as f64,
+    );
+    Measurement {
+        ops_per_s: crate::stats::median(&mut sorted).unwrap_or(a.ops_per_s),
+        repeat_ops_per_s: repeats,
+        total_ops: a.total_ops + b.total_ops,
+        p50_ns: weigh(a.p50_ns, sa, b.p50_ns, sb),
+        p99_ns: weigh(a.p99_ns, sa, b.p99_ns, sb),
+        latency_samples: a.latency_samples + b.latency_samples,
+        sample_stride: a.sample_stride.max(b.sample_stride),
+        cpu_share: weigh(a.cpu_share, ra, b.cpu_share, rb),
+        load1: a.load1.max(b.load1),
+    }
+}
+
 /// 100000 → "100,000" (scenario names).
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+    // Digits left before the next separator, counted from the left.
+    let mut left = digits.len();
+    for ch in digits.chars() {
+        out.push(ch);
+        left -= 1;
+        if left > 0 && left == left / 3 * 3 {
             out.push(',');
         }
-        out.push(ch);
     }
     out
 }
@@ -185,5 +236,29 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(100_000), "100,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn merged_measurements_pool_repeats() {
+        let m = |rates: Vec<f64>, p99: f64, samples: usize| Measurement {
+            ops_per_s: 0.0,
+            repeat_ops_per_s: rates,
+            total_ops: 10,
+            p50_ns: p99 / 2.0,
+            p99_ns: p99,
+            latency_samples: samples,
+            sample_stride: 1,
+            cpu_share: 1.0,
+            load1: 1.0,
+        };
+        let c = merge_measured(
+            &m(vec![1.0, 2.0, 9.0], 100.0, 1),
+            &m(vec![3.0, 4.0], 400.0, 3),
+        );
+        assert_eq!(c.repeat_ops_per_s.len(), 5);
+        assert_eq!(c.ops_per_s, 3.0);
+        assert_eq!(c.total_ops, 20);
+        assert_eq!(c.p99_ns, 325.0);
+        assert_eq!(c.latency_samples, 4);
     }
 }

@@ -33,11 +33,11 @@ pub fn probe(path: &Path, kind: Kind, count: u64) -> Probed {
     let t = Instant::now();
     let pkcs11 = match Pkcs11::new(path) {
         Ok(p) => p,
-        Err(e) => return failed(rows, "dlopen + C_GetInterface/C_GetFunctionList", ck_err(e)),
+        Err(e) => return failed(rows, "Pkcs11::new: dlopen + get function list", ck_err(e)),
     };
     rows.push(Row::value(
         g,
-        format!("dlopen + C_GetInterface ({n} keys in store)"),
+        format!("Pkcs11::new: dlopen + get function list ({n} keys in store)"),
         t.elapsed().as_secs_f64(),
         "s",
     ));

@@ -143,8 +143,12 @@ pub fn prepare(target: &Target) -> Result<Prepared, String> {
             Ok(Prepared {
                 env: vec![("KEYROTOR_CONF".into(), conf.display().to_string())],
                 dir: Some(dir),
-                // Real KDF cost: the test-only knob that cheapens Argon2 must not leak in.
-                env_remove: vec!["KEYROTOR_KDF_MEMORY_KIB".into()],
+                // Real KDF cost: the test-only knob that cheapens Argon2 must not leak in. The
+                // library's default manager mode, unless the harness sets it for one worker.
+                env_remove: vec![
+                    "KEYROTOR_KDF_MEMORY_KIB".into(),
+                    crate::scen_manager::ENV_MANAGER.into(),
+                ],
             })
         }
     }

@@ -47,12 +47,27 @@ pub struct Measurement {
     pub latency_samples: usize,
     /// Every `sample_stride`-th op was timed individually.
     pub sample_stride: u64,
+    /// Median over repeats of the measuring threads' CPU time / wall time. Near 1.0 for CPU-bound
+    /// work on an idle machine; lower means the threads waited (I/O, locks) or, on a shared
+    /// machine, were preempted: read such a row with care.
+    pub cpu_share: f64,
+    /// 1-minute load average when the measurement started (/proc/loadavg).
+    pub load1: f64,
 }
 
 /// Result of one thread in one repeat.
 struct ThreadRun {
     ops: u64,
     elapsed: Duration,
+    cpu: Duration,
+    samples: Vec<u64>,
+}
+
+/// Result of one repeat (all threads).
+struct RepeatRun {
+    rate: f64,
+    ops: u64,
+    cpu_share: f64,
     samples: Vec<u64>,
 }
 
@@ -74,11 +89,65 @@ where
     M: Fn(usize) -> Result<S, String> + Sync,
     F: Fn(&mut S) -> Result<(), String> + Sync,
 {
-    let threads = threads.max(1);
+    let load1 = load_average();
+    let cfg = calibrate(plan, threads, &make, &op)?;
+    let mut runs = Vec::with_capacity(plan.repeats);
+    for _ in 0..plan.repeats.max(1) {
+        runs.push(repeat(threads, &make, &op, cfg)?);
+    }
+    Ok(reduce(runs, cfg.stride, load1))
+}
+
+/// Measures two operations in alternating repeats (A, B, A, B, ...), so that on a shared,
+/// noisy machine both see the same conditions and their ratio stays meaningful. Used to pair
+/// a module's AES-GCM with the in-process ceiling. An error on one side does not stop the other.
+#[allow(clippy::type_complexity)]
+pub fn measure_paired<SA, MA, FA, SB, MB, FB>(
+    plan: &Plan,
+    threads: usize,
+    a: (MA, FA),
+    b: (MB, FB),
+) -> (Result<Measurement, String>, Result<Measurement, String>)
+where
+    MA: Fn(usize) -> Result<SA, String> + Sync,
+    FA: Fn(&mut SA) -> Result<(), String> + Sync,
+    MB: Fn(usize) -> Result<SB, String> + Sync,
+    FB: Fn(&mut SB) -> Result<(), String> + Sync,
+{
+    let load1 = load_average();
+    let mut ca = calibrate(plan, threads, &a.0, &a.1);
+    let mut cb = calibrate(plan, threads, &b.0, &b.1);
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    for _ in 0..plan.repeats.max(1) {
+        if let Ok(cfg) = ca {
+            match repeat(threads, &a.0, &a.1, cfg) {
+                Ok(r) => ra.push(r),
+                Err(e) => ca = Err(e),
+            }
+        }
+        if let Ok(cfg) = cb {
+            match repeat(threads, &b.0, &b.1, cfg) {
+                Ok(r) => rb.push(r),
+                Err(e) => cb = Err(e),
+            }
+        }
+    }
+    (
+        ca.map(|c| reduce(ra, c.stride, load1)),
+        cb.map(|c| reduce(rb, c.stride, load1)),
+    )
+}
+
+/// Untimed warm-up; its rate picks the latency sampling stride and the clock-check interval.
+fn calibrate<S, M, F>(plan: &Plan, threads: usize, make: &M, op: &F) -> Result<RunCfg, String>
+where
+    M: Fn(usize) -> Result<S, String> + Sync,
+    F: Fn(&mut S) -> Result<(), String> + Sync,
+{
     let warm = run_once(
         threads,
-        &make,
-        &op,
+        make,
+        op,
         RunCfg {
             duration: plan.warmup,
             min_ops: 1,
@@ -95,39 +164,84 @@ where
         .max(1.0);
     let expected = (rate * plan.duration.as_secs_f64()).max(plan.min_ops as f64);
     let stride = (expected / TARGET_SAMPLES).floor().max(1.0) as u64;
-    let cfg = RunCfg {
+    Ok(RunCfg {
         duration: plan.duration,
         min_ops: plan.min_ops.max(1),
         stride,
         check_every: (rate * CHECK_PERIOD_S).floor().max(1.0) as u64,
         // Room for twice the expected count in case the op speeds up after warm-up.
         sample_cap: ((expected / stride as f64) * 2.0 + 64.0).min(MAX_SAMPLES as f64) as usize,
-    };
-
-    let mut rates = Vec::with_capacity(plan.repeats);
-    let mut all_samples: Vec<u64> = Vec::new();
-    let mut total_ops = 0u64;
-    for _ in 0..plan.repeats.max(1) {
-        let runs = run_once(threads, &make, &op, cfg)?;
-        let mut rate = 0.0;
-        for r in runs {
-            rate += r.ops as f64 / r.elapsed.as_secs_f64().max(1e-9);
-            total_ops += r.ops;
-            all_samples.extend_from_slice(&r.samples);
-        }
-        rates.push(rate);
-    }
-    all_samples.sort_unstable();
-    let mut sorted_rates = rates.clone();
-    Ok(Measurement {
-        ops_per_s: median(&mut sorted_rates).unwrap_or(0.0),
-        repeat_ops_per_s: rates,
-        total_ops,
-        p50_ns: percentile(&all_samples, 50.0).unwrap_or(0) as f64,
-        p99_ns: percentile(&all_samples, 99.0).unwrap_or(0) as f64,
-        latency_samples: all_samples.len(),
-        sample_stride: stride,
     })
+}
+
+/// One timed repeat, summed over threads.
+fn repeat<S, M, F>(threads: usize, make: &M, op: &F, cfg: RunCfg) -> Result<RepeatRun, String>
+where
+    M: Fn(usize) -> Result<S, String> + Sync,
+    F: Fn(&mut S) -> Result<(), String> + Sync,
+{
+    let runs = run_once(threads, make, op, cfg)?;
+    let mut out = RepeatRun {
+        rate: 0.0,
+        ops: 0,
+        cpu_share: 0.0,
+        samples: Vec::new(),
+    };
+    let n = runs.len().max(1) as f64;
+    for r in runs {
+        let secs = r.elapsed.as_secs_f64().max(1e-9);
+        out.rate += r.ops as f64 / secs;
+        out.ops += r.ops;
+        out.cpu_share += r.cpu.as_secs_f64() / secs / n;
+        out.samples.extend_from_slice(&r.samples);
+    }
+    Ok(out)
+}
+
+/// Medians over repeats; latency percentiles over all samples merged.
+fn reduce(runs: Vec<RepeatRun>, stride: u64, load1: f64) -> Measurement {
+    let rates: Vec<f64> = runs.iter().map(|r| r.rate).collect();
+    let total_ops = runs.iter().map(|r| r.ops).sum();
+    let mut shares: Vec<f64> = runs.iter().map(|r| r.cpu_share).collect();
+    let mut all: Vec<u64> = runs.into_iter().flat_map(|r| r.samples).collect();
+    all.sort_unstable();
+    let mut sorted_rates = rates.clone();
+    Measurement {
+        ops_per_s: median(&mut sorted_rates).unwrap_or(0.0),
+        total_ops,
+        repeat_ops_per_s: rates,
+        p50_ns: percentile(&all, 50.0).unwrap_or(0) as f64,
+        p99_ns: percentile(&all, 99.0).unwrap_or(0) as f64,
+        latency_samples: all.len(),
+        sample_stride: stride,
+        cpu_share: median(&mut shares).unwrap_or(0.0),
+        load1,
+    }
+}
+
+/// CPU time this thread has used (CLOCK_THREAD_CPUTIME_ID); zero if the clock is unavailable.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// The 1-minute load average, or 0 if /proc/loadavg is unreadable.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 /// One repeat: every thread builds its state, waits at the barrier, then runs until its
@@ -185,15 +299,21 @@ where
     let mut ops = 0u64;
     let start = Instant::now();
     let deadline = start + cfg.duration;
+    // Counts down to the next sampled op (a countdown instead of `ops % stride` keeps a
+    // division out of the hot loop).
+    let mut until_sample = 0u64;
+    let cpu0 = thread_cpu();
     loop {
         for _ in 0..cfg.check_every {
-            if ops % cfg.stride == 0 && samples.len() < cfg.sample_cap {
+            if until_sample == 0 && samples.len() < cfg.sample_cap {
+                until_sample = cfg.stride;
                 let t = Instant::now();
                 op(&mut state)?;
                 samples.push(t.elapsed().as_nanos() as u64);
             } else {
                 op(&mut state)?;
             }
+            until_sample = until_sample.saturating_sub(1);
             ops += 1;
         }
         if ops >= cfg.min_ops && Instant::now() >= deadline {
@@ -203,6 +323,7 @@ where
     Ok(ThreadRun {
         ops,
         elapsed: start.elapsed(),
+        cpu: thread_cpu().saturating_sub(cpu0),
         samples,
     })
 }
@@ -295,6 +416,37 @@ mod tests {
         assert!(m.p50_ns >= 200_000.0);
         assert!(m.p99_ns >= m.p50_ns);
         assert!(m.latency_samples > 0);
+        // Sleeping threads use almost no CPU.
+        assert!(m.cpu_share < 0.5, "cpu share {}", m.cpu_share);
+    }
+
+    #[test]
+    fn paired_runs_both_sides_and_isolates_errors() {
+        let plan = Plan {
+            warmup: Duration::from_millis(2),
+            duration: Duration::from_millis(5),
+            repeats: 3,
+            min_ops: 2,
+        };
+        let (a, b) = measure_paired(
+            &plan,
+            1,
+            (
+                |_| Ok(0u64),
+                |n: &mut u64| {
+                    *n += 1;
+                    Ok(())
+                },
+            ),
+            (
+                |_| Ok(()),
+                |_: &mut ()| Err("CKR_GENERAL_ERROR".to_string()),
+            ),
+        );
+        let a = a.expect("side A measured");
+        assert_eq!(a.repeat_ops_per_s.len(), 3);
+        assert!(a.total_ops >= 6);
+        assert_eq!(b.err().as_deref(), Some("CKR_GENERAL_ERROR"));
     }
 
     #[test]

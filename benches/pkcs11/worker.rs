@@ -3,14 +3,20 @@
 //! inside the module loses only the step it happened in.
 //!
 //! Steps: `setup` (first: C_InitToken + C_InitPIN), `probe:N` (first: cold-start measurements
-//! with N keys in the store), `keygen`, `populate:FROM:TO`, `gcm:N`, `msg:N`, `find:N`, `login`.
+//! with N keys in the store), `keygen`, `populate:FROM:TO`, `gcm:N`, `msg:N`, `find:N`, `login`,
+//! and keyrotor only: `rotor:N` (envelope + rotation latency), `mgr:N` (manager on/off half).
 
+use crate::ceiling::Ceiling;
 use crate::cli::{Args, WorkerArgs};
 use crate::raw::ck_err;
 use crate::rows::{Row, WorkerOut};
-use crate::scen_gcm::{gcm, msg};
+use crate::scen_envelope::envelope;
+use crate::scen_gcm::gcm;
 use crate::scen_init::probe;
 use crate::scen_keys::{find, keygen, login, populate};
+use crate::scen_manager::manager;
+use crate::scen_msg::msg;
+use crate::scen_rotor::rotation;
 use crate::setup::{attach, load_and_initialize, user_session, Kind, Loaded};
 use cryptoki::session::Session;
 
@@ -32,6 +38,11 @@ pub fn run(args: &Args, w: &WorkerArgs) -> Result<(), String> {
     let plan = args.plan();
     let mut out = WorkerOut::default();
     let first = w.steps.first().map(String::as_str).unwrap_or("");
+    let ceiling = if w.ceiling {
+        Some(Ceiling::new()?)
+    } else {
+        None
+    };
 
     // Load: through the probe (which times it) or directly.
     let (loaded, mut anchor): (Loaded, Option<Session>) = if let Some(n) =
@@ -88,9 +99,24 @@ pub fn run(args: &Args, w: &WorkerArgs) -> Result<(), String> {
                     out.rows
                         .push(populate(a, num(parts.next())?, num(parts.next())?, &name))
                 }
-                "gcm" => out.rows.extend(gcm(&loaded, a, &plan, num(parts.next())?)),
-                "msg" => out.rows.extend(msg(&loaded, a, &plan, num(parts.next())?)),
+                "gcm" => {
+                    out.rows
+                        .extend(gcm(&loaded, a, &plan, num(parts.next())?, ceiling.as_ref()))
+                }
+                "msg" => {
+                    out.rows
+                        .extend(msg(&loaded, a, &plan, num(parts.next())?, ceiling.as_ref()))
+                }
                 "find" => out.rows.extend(find(&loaded, &plan, num(parts.next())?)),
+                "rotor" => {
+                    let n = num(parts.next())?;
+                    out.rows
+                        .extend(envelope(&loaded, a, &plan, n, ceiling.as_ref()));
+                    out.rows.extend(rotation(&loaded, a, &plan, &mut out.notes));
+                }
+                "mgr" => out
+                    .rows
+                    .extend(manager(&loaded, a, &plan, num(parts.next())?)),
                 other => return Err(format!("unknown worker step {other:?}")),
             }
         } else {
