@@ -48,7 +48,11 @@ trap 'rm -rf -- "$WORK"' EXIT
 echo "==== building ${#TARGETS[@]} fuzz targets into $TARGET_DIR"
 t0=$(date +%s)
 BUILD_RC=0
-(cd fuzz && cargo fuzz build --target-dir "$TARGET_DIR") >"$WORK/build.log" 2>&1 || BUILD_RC=$?
+# FUZZ_SANITIZER (default address) and FUZZ_PROFILE (release|dev, default release) choose the build;
+# test-all.sh uses a no-sanitizer dev build for a fast CI smoke (valgrind covers memory errors there).
+FUZZ_FLAGS=(--target-dir "$TARGET_DIR" --sanitizer "${FUZZ_SANITIZER:-address}")
+if [[ "${FUZZ_PROFILE:-release}" == dev ]]; then FUZZ_FLAGS+=(--dev); fi
+(cd fuzz && cargo fuzz build "${FUZZ_FLAGS[@]}") >"$WORK/build.log" 2>&1 || BUILD_RC=$?
 tail -n 5 "$WORK/build.log"
 echo "---- build: exit $BUILD_RC ($(($(date +%s) - t0))s)"
 if [[ $BUILD_RC -ne 0 ]]; then
@@ -75,7 +79,7 @@ for t in "${TARGETS[@]}"; do
     echo "==== $t: ${SECS}s, $(find "$corpus" -type f | wc -l) seeds"
     rc=0
     # The store directory the harness creates goes under $WORK too.
-    (cd fuzz && TMPDIR="$WORK" cargo fuzz run --target-dir "$TARGET_DIR" "$t" "$corpus" -- \
+    (cd fuzz && TMPDIR="$WORK" cargo fuzz run "${FUZZ_FLAGS[@]}" "$t" "$corpus" -- \
         -max_total_time="$SECS" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
         -artifact_prefix="$artifacts/") >"$log" 2>&1 || rc=$?
     execs=$(last_number "$log" 'stat::number_of_executed_units: *')

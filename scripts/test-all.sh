@@ -59,7 +59,7 @@ run_step clippy cargo clippy --all-targets -- -D warnings
 run_step nextest cargo nextest run --no-fail-fast
 run_step valgrind ./scripts/valgrind.sh
 if [[ -x ./scripts/fuzz-smoke.sh ]]; then
-    run_step fuzz-smoke ./scripts/fuzz-smoke.sh
+    run_step fuzz-smoke env FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" FUZZ_PROFILE="${FUZZ_PROFILE:-dev}" ./scripts/fuzz-smoke.sh
 fi
 
 MODULE_UNDER_TEST="${TEST_ALL_MODULE:-$TARGET/debug/libkeyrotor.so}"
