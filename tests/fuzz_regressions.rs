@@ -51,3 +51,19 @@ fn seeds_blobs() {
 fn seeds_store_records() {
     replay_seeds("store_records");
 }
+
+/// F1 (blobs): `C_DecryptMessage` on a rotating key trusts the first four
+/// bytes of a 12-byte caller IV as the key version. The harness rotates the
+/// key to version 3, encrypts an empty message under `CKG_NO_GENERATE` with
+/// IV `00000001 || 0^8` and a 16-byte tag, and decrypts it at once:
+/// `CKR_ENCRYPTED_DATA_INVALID`, because only version 1 is tried.
+#[test]
+fn blobs_message_iv_naming_an_old_version_still_decrypts() {
+    // Case byte 0x05: message API, rotating key, NULL length query first.
+    // Then: no AAD; a genuine message (not raw bytes); the IV.
+    let mut input = vec![0x05, 0x00, 0x00, 12];
+    input.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    // 16-byte tag; empty plaintext; no ciphertext edits; no tag or IV edit.
+    input.extend_from_slice(&[0x04, 0x00, 0x00, 0x03]);
+    harness::run("blobs", &input);
+}

@@ -200,19 +200,30 @@ impl MessageOp {
         let tag_in = tag
             .get(..tag_len)
             .map_or_else(|| rv(sys::CKR_MECHANISM_PARAM_INVALID), Ok)?;
+        // A module-made IV names its version in its first four bytes: try
+        // that version first. A caller-chosen IV may start with any bytes,
+        // so the other decryptable versions follow, newest first.
+        let mut refusal = None;
         let candidates = match &self.key {
             KeyRef::Plain(m) => vec![(None, m.clone())],
-            KeyRef::Ring(r) => match envelope::iv_version(iv)
-                .filter(|v| r.versions.iter().any(|x| x.version == *v))
-            {
-                // The IV names its version: use exactly that one.
-                Some(v) => vec![(Some(v), r.for_decrypt(v, false)?.clone())],
-                None => r
-                    .decrypt_candidates()
-                    .into_iter()
-                    .map(|(v, m)| (Some(v), m))
-                    .collect(),
-            },
+            KeyRef::Ring(r) => {
+                let named =
+                    envelope::iv_version(iv).filter(|v| r.versions.iter().any(|x| x.version == *v));
+                let mut c = Vec::new();
+                if let Some(v) = named {
+                    match r.for_decrypt(v, false) {
+                        Ok(m) => c.push((Some(v), m.clone())),
+                        Err(e) => refusal = Some(e),
+                    }
+                }
+                c.extend(
+                    r.decrypt_candidates()
+                        .into_iter()
+                        .filter(|(v, _)| Some(*v) != named)
+                        .map(|(v, m)| (Some(v), m)),
+                );
+                c
+            }
         };
         for (version, key) in candidates {
             match key.gcm_decrypt_detached(iv, aad, input, tag_in, out) {
@@ -224,7 +235,8 @@ impl MessageOp {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::EncryptedDataInvalid)
+        // Nothing opened it: a refused named version explains why best.
+        Err(refusal.unwrap_or(Error::EncryptedDataInvalid))
     }
 
     /// `C_EncryptMessageBegin`/`C_DecryptMessageBegin`.
