@@ -2,12 +2,13 @@
 //! path through `cryptoki`, measures AES-256-GCM, the 3.0 message API, key generation, find,
 //! login and cold start, and compares keyrotor with SoftHSM2 and the in-process aws-lc-rs
 //! ceiling; keyrotor alone also gets its envelope mechanism, latency during rotations and the
-//! hot path with its key manager on vs off. Each module runs in re-executed worker processes (`--worker`), because a PKCS#11
-//! module is initialised once per process. No timing assertions: this measures, it never fails
-//! on a number.
+//! hot path with its key manager on vs off. Each module runs in re-executed worker processes
+//! (`--worker`), because a PKCS#11 module is initialised once per process. No timing
+//! assertions: this measures, it never fails on a number.
 
 // Compiled as a test target (to run the unit tests) nothing calls main(); the helpers it reaches
-// would all be reported dead.
+// would all be reported dead. `cargo bench` also sets cfg(test) here but strips the #[test]
+// functions, which leaves the test modules' imports unused.
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 
 mod ceiling;

@@ -342,7 +342,8 @@ impl ObjectTable {
 
     /// Replaces the faces of one rotating key (current and version objects)
     /// with `faces`, keeping handles of those that stay.
-    pub fn merge_key(&self, key_uid: &str, faces: Vec<LoadedObject>) {
+    /// `before` lists the uids the key's faces had (so nothing is scanned).
+    pub fn merge_key(&self, faces: Vec<LoadedObject>, before: &[String]) {
         let mut g = self.inner.write();
         let mut seen = std::collections::HashSet::new();
         for l in faces {
@@ -354,13 +355,10 @@ impl ObjectTable {
                 .unwrap_or_else(super::handles::next_object);
             g.put(Arc::new(ObjectEntry::loaded(h, l)));
         }
-        let gone: Vec<_> = g
-            .by_handle
-            .values()
-            .filter(|e| {
-                e.rot.as_ref().is_some_and(|r| r.key_uid == key_uid) && !seen.contains(&e.uid)
-            })
-            .map(|e| e.handle)
+        let gone: Vec<_> = before
+            .iter()
+            .filter(|uid| !seen.contains(*uid))
+            .filter_map(|uid| g.by_uid.get(uid).copied())
             .collect();
         for h in &gone {
             g.take(*h);

@@ -116,6 +116,7 @@ impl Slot {
         versions.sort_by_key(|v| v.version);
         let (faces, policy) = Self::key_faces(&key, &versions)?;
         let uid = key.key_uid.clone();
+        let before = self.face_uids(&uid);
         self.rings.write().insert(
             uid.clone(),
             Arc::new(KeyRing {
@@ -124,13 +125,23 @@ impl Slot {
                 versions,
             }),
         );
-        self.objects.merge_key(&uid, faces);
+        self.objects.merge_key(faces, &before);
         Ok(())
     }
 
     /// Removes a rotating key from the ring map and the table.
     pub fn drop_key(&self, key_uid: &str) {
+        let before = self.face_uids(key_uid);
         self.rings.write().remove(key_uid);
-        self.objects.merge_key(key_uid, Vec::new());
+        self.objects.merge_key(Vec::new(), &before);
+    }
+
+    /// The uids of a rotating key's current and version objects as loaded.
+    fn face_uids(&self, key_uid: &str) -> Vec<String> {
+        let mut uids = vec![key_uid.to_string()];
+        if let Some(ring) = self.rings.read().get(key_uid) {
+            uids.extend(ring.versions.iter().map(|v| v.version_uid.clone()));
+        }
+        uids
     }
 }
