@@ -17,6 +17,9 @@
 #                    share artifacts with normal ones, and `cargo fuzz run` must find the binary
 #                    where `cargo fuzz build` put it, so both get the same explicit --target-dir.
 #   FUZZ_JOBS        cargo build jobs (default 2)
+#   KEYROTOR_FUZZ_SKIP_KNOWN  passed through to the harness: comma-separated finding ids
+#                    (fuzz/README.md) whose known symptom is not reported again. Unset here, so
+#                    an unfixed finding fails the smoke run when the fuzzer reaches it.
 # The stable toolchain is used with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -30,6 +30,8 @@ pub struct Keys {
     pub rot: CK_OBJECT_HANDLE,
     /// AES-128 key to be wrapped.
     pub victim: CK_OBJECT_HANDLE,
+    /// The rotating key's active version after set-up.
+    pub rot_version: CK_ULONG,
 }
 
 fn all_usages() -> Vec<(sys::CK_ATTRIBUTE_TYPE, Vec<u8>)> {
@@ -84,12 +86,14 @@ impl Keys {
             ],
         );
         rotate_by_use(home, rot, 2);
+        let rot_version = version(home, rot);
         Keys {
             aes256,
             aes128,
             hmac,
             rot,
             victim,
+            rot_version,
         }
     }
 }
