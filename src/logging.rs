@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 
 use tracing::{Level, Metadata};
@@ -30,6 +31,8 @@ pub const ENV_LOG_DEST: &str = "KEYROTOR_LOG_DEST";
 const CRATE: &str = env!("CARGO_CRATE_NAME");
 
 static INIT: Once = Once::new();
+/// Set once keyrotor's own subscriber is in place.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the global subscriber described by `cfg` and the environment.
 ///
@@ -48,6 +51,22 @@ pub fn init(cfg: &LogConfig) {
         );
         install(plan);
     });
+}
+
+/// Reports why `C_Initialize` failed. The caller only sees a `CK_RV`, and
+/// logging is off by default (or its configuration is what failed), so
+/// unless keyrotor's own log is up the message goes to standard error, as
+/// SoftHSM2 does with a bad configuration. `KEYROTOR_LOG=off` silences it.
+pub fn startup_failure(error: &dyn std::fmt::Display) {
+    if INSTALLED.load(Ordering::Acquire) {
+        tracing::error!(error = %error, "C_Initialize failed");
+        return;
+    }
+    if std::env::var(ENV_LOG).is_ok_and(|v| v.trim().eq_ignore_ascii_case("off")) {
+        return;
+    }
+    // Nowhere else to report a failed write to stderr: ignoring it is all we can do.
+    let _ = writeln!(io::stderr(), "keyrotor: C_Initialize failed: {error}");
 }
 
 /// What to install, after applying the environment overrides.
@@ -175,6 +194,7 @@ fn install(plan: Plan) {
     };
     // Err only if another thread set one since our check: keep theirs.
     if installed.is_ok() {
+        INSTALLED.store(true, Ordering::Release);
         for note in notes {
             tracing::warn!("{note}");
         }

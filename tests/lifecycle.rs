@@ -287,6 +287,54 @@ fn p_reserved_as_toml_text_and_as_path() {
     assert_not_initialized(&raw, "a missing configuration file");
 }
 
+const ENV_BAD_CONF: &str = "KEYROTOR_TEST_BAD_CONF";
+
+#[test]
+fn a_bad_configuration_is_reported_on_stderr() {
+    // The caller of C_Initialize only sees CKR_GENERAL_ERROR; the operator
+    // must see why. Run the failing C_Initialize in a child to read its stderr.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.toml");
+    std::fs::write(
+        &conf,
+        "[[slot]]\nlabel = \"x\"\nbackend = \"software\"\nstore = \"s.sqlite\"\nmax_sessions = \"ten\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_bad_config", "--ignored", "--nocapture"])
+        .env(ENV_BAD_CONF, &conf)
+        .env_remove("KEYROTOR_LOG")
+        .output()
+        .expect("spawn the child test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("keyrotor: C_Initialize failed:"))
+        .unwrap_or_else(|| panic!("no report on stderr:\n{stderr}"));
+    assert!(
+        line.contains(&conf.display().to_string()) && line.contains("line 5"),
+        "the report must name the file and the line: {line}"
+    );
+    assert!(line.contains("max_sessions"), "and the key: {line}");
+}
+
+#[test]
+#[ignore = "run in a child process by a_bad_configuration_is_reported_on_stderr"]
+fn child_bad_config() {
+    let Some(conf) = std::env::var_os(ENV_BAD_CONF) else {
+        return;
+    };
+    let raw = Raw::load();
+    let rv = raw.init_conf(std::path::Path::new(&conf));
+    assert_rv!(
+        rv,
+        CKR_GENERAL_ERROR,
+        "C_Initialize with a bad configuration"
+    );
+    assert_not_initialized(&raw, "a bad configuration");
+}
+
 #[test]
 fn initialize_finalize_loop() {
     let tok = TestToken::new();
@@ -325,6 +373,7 @@ const TEST_NAMES: &[&str] = &[
     "cant_create_threads_is_refused",
     "p_reserved_as_toml_text_and_as_path",
     "initialize_finalize_loop",
+    "a_bad_configuration_is_reported_on_stderr",
     "finalize_leaves_no_thread",
     "get_interface_versions",
     "get_interface_list_two_call",

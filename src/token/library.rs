@@ -98,7 +98,8 @@ pub fn initialize_with(p_reserved: Option<&str>, background: bool) -> Result<()>
         // SAFETY: registering a handler that only stores to an atomic.
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     });
-    let config = Config::discover(p_reserved)?;
+    let config =
+        Config::discover(p_reserved).inspect_err(|e| crate::logging::startup_failure(e))?;
     // Quiet by default inside someone else's process: log only when asked.
     let asked = config.log != crate::config::LogConfig::default()
         || std::env::var_os(crate::logging::ENV_LOG).is_some()
@@ -118,7 +119,7 @@ pub fn initialize_with(p_reserved: Option<&str>, background: bool) -> Result<()>
         match opened {
             Ok(slot) => slots.push(slot),
             Err(e) => {
-                tracing::error!(slot = sc.id, error = %e, "cannot open slot");
+                crate::logging::startup_failure(&format_args!("slot {}: {e}", sc.id));
                 for s in &slots {
                     s.close();
                 }
