@@ -22,6 +22,7 @@ use super::WrappedStorageKey;
 use crate::error::{Error, Result};
 
 mod audit;
+mod bulk;
 mod data_keys;
 mod keys;
 mod lease;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use cryptoki_sys as sys;
 use sqlx::SqliteConnection;
 
-use super::{audit, no_object, versions, SqliteStore};
+use super::{audit, bulk, no_object, versions, SqliteStore};
 use crate::error::{Error, Result};
 use crate::store::{AuditDraft, KeyRecord, VersionRecord};
 
@@ -72,66 +72,71 @@ pub(super) async fn create(
     s.commit(tx).await
 }
 
-type KeyRow = (
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    i64,
-    Option<i64>,
-    i64,
-    i64,
-);
-
+/// Every key of the token with its versions, from one snapshot.
 pub(super) async fn load(s: &SqliteStore) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
     // One read transaction: both queries see the same snapshot, so a rotation committed in
     // between cannot show a key whose active version is missing from its versions.
     let mut tx = s.pool.begin().await.map_err(s.err("begin read"))?;
-    let keys: Vec<KeyRow> = sqlx::query_as(
-        "SELECT key_uid, name, ck_id, public, policy, active_version, next_rotation_at, \
-         created_at, updated_at FROM keys WHERE token_id = ?1 ORDER BY name",
-    )
-    .bind(&s.token_id)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(s.err("load keys"))?;
-    let sql = format!(
+    let read = {
+        let mut handle = tx.lock_handle().await.map_err(s.err("lock connection"))?;
+        // SAFETY: the locked handle keeps sqlx's worker off this connection
+        // until it drops, after `read_keys` has dropped its statements.
+        unsafe { read_keys(s, handle.as_raw_handle()) }
+    };
+    tx.commit().await.map_err(s.err("end read"))?;
+    read.map_err(|e| match e {
+        Error::StoreIntegrity(m) => {
+            Error::StoreIntegrity(format!("keys in store {}: {m}", s.path.display()))
+        }
+        e => e,
+    })
+}
+
+/// The two queries of [`load`], stepped in place.
+///
+/// # Safety
+/// `db` must be an open connection that no other thread uses meanwhile.
+unsafe fn read_keys(
+    s: &SqliteStore,
+    db: std::ptr::NonNull<libsqlite3_sys::sqlite3>,
+) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
+    let sql = std::ffi::CString::new(format!(
         "SELECT {} FROM key_versions WHERE token_id = ?1 ORDER BY key_uid, version",
         versions::VERSION_COLUMNS
-    );
-    let rows = sqlx::query(&sql)
-        .bind(&s.token_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(s.err("load key versions"))?;
-    tx.commit().await.map_err(s.err("end read"))?;
+    ))
+    .map_err(|_| Error::Internal("NUL in SQL".into()))?;
+    // SAFETY: caller contract.
+    let mut q = unsafe { bulk::Statement::prepare(db, &sql, &s.token_id)? };
     let mut by_key: HashMap<String, Vec<VersionRecord>> = HashMap::new();
-    for row in &rows {
-        let v = versions::from_row(s, row)?;
+    while let Some(row) = q.next()? {
+        let v = versions::from_row(s, &row)?;
         by_key.entry(v.key_uid.clone()).or_default().push(v);
     }
-    keys.into_iter()
-        .map(
-            |(key_uid, name, ck_id, public, policy, active, next, created_at, updated_at)| {
-                let versions = by_key.remove(&key_uid).unwrap_or_default();
-                Ok((
-                    KeyRecord {
-                        active_version: s.to_u32("active_version", active)?,
-                        key_uid,
-                        name,
-                        ck_id,
-                        public,
-                        policy,
-                        next_rotation_at: next,
-                        created_at,
-                        updated_at,
-                    },
-                    versions,
-                ))
+    drop(q);
+    let sql = c"SELECT key_uid, name, ck_id, public, policy, active_version, next_rotation_at, \
+        created_at, updated_at FROM keys WHERE token_id = ?1 ORDER BY name";
+    // SAFETY: caller contract.
+    let mut q = unsafe { bulk::Statement::prepare(db, sql, &s.token_id)? };
+    let mut out = Vec::with_capacity(by_key.len());
+    while let Some(row) = q.next()? {
+        let key_uid = row.text(0)?;
+        let versions = by_key.remove(&key_uid).unwrap_or_default();
+        out.push((
+            KeyRecord {
+                active_version: s.to_u32("active_version", row.int(5)?)?,
+                key_uid,
+                name: row.text(1)?,
+                ck_id: row.blob(2)?,
+                public: row.blob(3)?,
+                policy: row.text(4)?,
+                next_rotation_at: row.opt_int(6)?,
+                created_at: row.int(7)?,
+                updated_at: row.int(8)?,
             },
-        )
-        .collect()
+            versions,
+        ));
+    }
+    Ok(out)
 }
 
 pub(super) async fn rotate(

@@ -3,10 +3,10 @@
 //! change without waking other processes (usage counts, IV reservations).
 
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqliteConnection};
 
-use super::{audit, data_keys, no_object, to_i64, SqliteStore};
+use super::{audit, bulk, data_keys, no_object, to_i64, SqliteStore};
 use crate::error::{Error, Result};
 use crate::store::{AuditDraft, VersionRecord};
 
@@ -63,35 +63,27 @@ fn bind_row<'q>(
         .bind(to_i64("iv_reserved", v.iv_reserved)?))
 }
 
-/// A row selected with [`VERSION_COLUMNS`].
-pub(super) fn from_row(s: &SqliteStore, row: &SqliteRow) -> Result<VersionRecord> {
-    let get_err = |e: sqlx::Error| {
-        Error::StoreIntegrity(format!(
-            "key version row in store {}: {e}",
-            s.path.display()
-        ))
-    };
-    let i = |name: &str| row.try_get::<i64, _>(name).map_err(get_err);
-    let t = |name: &str| row.try_get::<Option<i64>, _>(name).map_err(get_err);
-    let state = i("state")?;
+/// A row selected with [`VERSION_COLUMNS`], read in place.
+pub(super) fn from_row(s: &SqliteStore, row: &bulk::Row<'_>) -> Result<VersionRecord> {
+    let state = row.int(3)?;
     Ok(VersionRecord {
-        key_uid: row.try_get("key_uid").map_err(get_err)?,
-        version: s.to_u32("version", i("version")?)?,
-        version_uid: row.try_get("version_uid").map_err(get_err)?,
+        key_uid: row.text(0)?,
+        version: s.to_u32("version", row.int(1)?)?,
+        version_uid: row.text(2)?,
         state: u8::try_from(state)
             .map_err(|_| Error::StoreIntegrity(format!("version state {state} out of range")))?,
-        held: i("held")? != 0,
-        created_at: i("created_at")?,
-        activated_at: t("activated_at")?,
-        deactivated_at: t("deactivated_at")?,
-        grace_at: t("grace_at")?,
-        revoked_at: t("revoked_at")?,
-        destroyed_at: t("destroyed_at")?,
-        compromised_at: t("compromised_at")?,
-        sealed: row.try_get("sealed").map_err(get_err)?,
-        encrypt_count: s.to_u64("encrypt_count", i("encrypt_count")?)?,
-        decrypt_count: s.to_u64("decrypt_count", i("decrypt_count")?)?,
-        iv_reserved: s.to_u64("iv_reserved", i("iv_reserved")?)?,
+        held: row.int(4)? != 0,
+        created_at: row.int(5)?,
+        activated_at: row.opt_int(6)?,
+        deactivated_at: row.opt_int(7)?,
+        grace_at: row.opt_int(8)?,
+        revoked_at: row.opt_int(9)?,
+        destroyed_at: row.opt_int(10)?,
+        compromised_at: row.opt_int(11)?,
+        sealed: row.opt_blob(12)?,
+        encrypt_count: s.to_u64("encrypt_count", row.int(13)?)?,
+        decrypt_count: s.to_u64("decrypt_count", row.int(14)?)?,
+        iv_reserved: s.to_u64("iv_reserved", row.int(15)?)?,
     })
 }
 
