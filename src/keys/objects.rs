@@ -65,7 +65,8 @@ pub fn current_object(
     policy: &Policy,
     versions: &[VersionRecord],
 ) -> Result<Object> {
-    let mut o = Object::decode(&key.public, None)?;
+    // Room for the live attributes below: one allocation, not a dozen.
+    let mut o = Object::decode_with_room(&key.public, None, 16, 16 * 8)?;
     o.set_unique_id(&key.key_uid);
     let active = versions.iter().find(|v| v.version == key.active_version);
     o.set_token_attr(CKA_KEYROTOR_VERSION, &ulong(u64::from(key.active_version)))?;
@@ -97,8 +98,9 @@ pub fn version_object(
     current: &Object,
     v: &VersionRecord,
 ) -> Result<Object> {
-    let mut o = current.clone();
     let suffix = format!("@v{}", v.version);
+    // The label and id grow by the suffix; dates may appear.
+    let mut o = current.clone_with_room(2, 2 * suffix.len() + 16);
     o.set_token_attr(sys::CKA_LABEL, format!("{}{suffix}", key.name).as_bytes())?;
     let mut id = key.ck_id.clone();
     id.extend_from_slice(suffix.as_bytes());

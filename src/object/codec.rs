@@ -13,7 +13,7 @@
 //! complete attribute set, well-formed values) and never panics: it reads
 //! bytes from disk or a database that an attacker may have touched.
 
-use std::collections::BTreeMap;
+use super::AttrMap;
 
 use cryptoki_sys as sys;
 use sys::{CK_ATTRIBUTE_TYPE, CK_ULONG};
@@ -111,7 +111,7 @@ impl Object {
         // object has a few dozen attributes. Saturating keeps this panic-free.
         let count = u32::try_from(self.attrs.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&count.to_le_bytes());
-        for (&kind, value) in &self.attrs {
+        for (&kind, value) in self.attrs.iter() {
             let bytes = to_portable(kind, value);
             let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
             out.extend_from_slice(&widen(kind).to_le_bytes());
@@ -124,12 +124,29 @@ impl Object {
     /// Rebuilds an object from [`Object::encode_public`] output and, when
     /// available, its value. Anything malformed → `Error::StoreIntegrity`.
     pub fn decode(public: &[u8], secret: Option<Zeroizing<Vec<u8>>>) -> Result<Object> {
+        Object::decode_with_room(public, secret, 0, 0)
+    }
+
+    /// [`Object::decode`] leaving room for `more_attrs` attributes of
+    /// `more_bytes` bytes in all, which the caller is about to set.
+    pub fn decode_with_room(
+        public: &[u8],
+        secret: Option<Zeroizing<Vec<u8>>>,
+        more_attrs: usize,
+        more_bytes: usize,
+    ) -> Result<Object> {
         let mut r = Reader(public);
         if r.array::<1>()? != [FORMAT_V1] {
             return Err(integrity("unknown format"));
         }
         let count = u32::from_le_bytes(r.array()?);
-        let mut attrs = BTreeMap::new();
+        // Each stored attribute has a 12-byte header; native values are the
+        // portable ones' size on 64-bit targets, so this is exact there.
+        let headers = 5 + 12 * count as usize;
+        let mut attrs = AttrMap::with_capacity(
+            (count as usize).min(public.len() / 12) + more_attrs,
+            public.len().saturating_sub(headers) + more_bytes,
+        );
         let mut last: Option<u64> = None;
         for _ in 0..count {
             let kind64 = u64::from_le_bytes(r.array()?);
@@ -145,7 +162,7 @@ impl Object {
                 .ok_or_else(|| integrity("attribute type out of range"))?;
             let native = from_portable(kind, bytes)?;
             validate_value(kind, &native).map_err(|_| integrity("malformed attribute value"))?;
-            attrs.insert(kind, native);
+            attrs.insert(kind, &native);
         }
         if !r.0.is_empty() {
             return Err(integrity("trailing bytes"));
@@ -154,11 +171,8 @@ impl Object {
     }
 
     /// Checks a decoded attribute set is a complete, consistent object.
-    fn from_parts(
-        attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
-        secret: Option<Zeroizing<Vec<u8>>>,
-    ) -> Result<Object> {
-        let ulong = |k| attrs.get(&k).and_then(|v| ulong_from_native(v));
+    fn from_parts(attrs: AttrMap, secret: Option<Zeroizing<Vec<u8>>>) -> Result<Object> {
+        let ulong = |k| attrs.get(&k).and_then(ulong_from_native);
         let class = ulong(sys::CKA_CLASS).ok_or_else(|| integrity("no class"))?;
         if policy::class_bit(class).is_none() {
             return Err(integrity("unsupported class"));

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::attr::{bool_from_native, bool_to_native, ulong_from_native, ulong_to_native};
 use super::policy::{self, flag, Initial};
-use super::{kcv, validate_value, Object, Origin, TemplateAttr};
+use super::{kcv, validate_value, AttrMap, Object, Origin, TemplateAttr};
 use crate::error::{rv, Error, Result};
 
 /// The value of `kind` in `template`; repeated entries must agree
@@ -216,7 +216,7 @@ impl Object {
             }
         }
 
-        let mut attrs = BTreeMap::new();
+        let mut attrs = AttrMap::new();
         for p in policy::rows_for(class).filter(|p| !p.has(flag::SECRET)) {
             let v = match (given.get(&p.kind), p.default) {
                 (Some(v), _) => v.to_vec(),
@@ -224,9 +224,9 @@ impl Object {
                 (None, Initial::Empty) => Vec::new(),
                 (None, Initial::Computed) => continue,
             };
-            attrs.insert(p.kind, v);
+            attrs.insert(p.kind, &v);
         }
-        attrs.insert(sys::CKA_CLASS, ulong_to_native(class));
+        attrs.insert(sys::CKA_CLASS, &ulong_to_native(class));
 
         let mut obj = Object {
             class,
@@ -281,16 +281,16 @@ impl Object {
             _ => kcv,
         };
         let a = &mut self.attrs;
-        a.insert(sys::CKA_KEY_TYPE, ulong_to_native(key_type));
-        a.insert(sys::CKA_VALUE_LEN, ulong_to_native(len));
-        a.insert(sys::CKA_LOCAL, bool_to_native(local));
-        a.insert(sys::CKA_ALWAYS_SENSITIVE, bool_to_native(always_sensitive));
+        a.insert(sys::CKA_KEY_TYPE, &ulong_to_native(key_type));
+        a.insert(sys::CKA_VALUE_LEN, &ulong_to_native(len));
+        a.insert(sys::CKA_LOCAL, &bool_to_native(local));
+        a.insert(sys::CKA_ALWAYS_SENSITIVE, &bool_to_native(always_sensitive));
         a.insert(
             sys::CKA_NEVER_EXTRACTABLE,
-            bool_to_native(never_extractable),
+            &bool_to_native(never_extractable),
         );
-        a.insert(sys::CKA_KEY_GEN_MECHANISM, ulong_to_native(mechanism));
-        a.insert(sys::CKA_CHECK_VALUE, check_value);
+        a.insert(sys::CKA_KEY_GEN_MECHANISM, &ulong_to_native(mechanism));
+        a.insert(sys::CKA_CHECK_VALUE, &check_value);
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! SO session, unique id) and persist what [`Object::encode_public`] returns.
 
 mod attr;
+mod attr_map;
 mod codec;
 mod create;
 mod kcv;
@@ -16,8 +17,6 @@ mod modify;
 mod policy;
 #[cfg(test)]
 mod tests;
-
-use std::collections::BTreeMap;
 
 use cryptoki_sys as sys;
 use sys::{CK_ATTRIBUTE_TYPE, CK_KEY_TYPE, CK_MECHANISM_TYPE, CK_OBJECT_CLASS};
@@ -30,6 +29,7 @@ pub use attr::{
     validate_value, AttrKind, TemplateAttr, KEYROTOR_VENDOR_ATTR_BASE, KEYROTOR_VENDOR_ATTR_LAST,
     MAX_VALUE_LEN, ULONG_SIZE,
 };
+pub use attr_map::AttrMap;
 pub use codec::FORMAT_V1;
 pub use create::required_value_len;
 pub use kcv::check_value;
@@ -81,7 +81,7 @@ pub struct Object {
     class: CK_OBJECT_CLASS,
     key_type: Option<CK_KEY_TYPE>,
     /// Every attribute except `CKA_VALUE`, in native C layout.
-    attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Vec<u8>>,
+    attrs: AttrMap,
     /// `CKA_VALUE`; `None` when the object was loaded without it.
     secret: Option<Zeroizing<Vec<u8>>>,
 }
@@ -131,22 +131,20 @@ impl Object {
 
     /// `CKA_LABEL` (empty when unset).
     pub fn label(&self) -> &[u8] {
-        self.attrs
-            .get(&sys::CKA_LABEL)
-            .map_or(&[][..], Vec::as_slice)
+        self.attrs.get(&sys::CKA_LABEL).unwrap_or_default()
     }
 
     /// A boolean attribute (`CKA_ENCRYPT`, ...); false when absent.
     pub fn bool_attr(&self, kind: CK_ATTRIBUTE_TYPE) -> bool {
         self.attrs
             .get(&kind)
-            .and_then(|v| bool_from_native(v))
+            .and_then(bool_from_native)
             .unwrap_or(false)
     }
 
     /// A `CK_ULONG` attribute; `None` when absent.
     pub fn ulong_attr(&self, kind: CK_ATTRIBUTE_TYPE) -> Option<sys::CK_ULONG> {
-        self.attrs.get(&kind).and_then(|v| ulong_from_native(v))
+        self.attrs.get(&kind).and_then(ulong_from_native)
     }
 
     /// `CKA_VALUE_LEN` of a key, readable without the key material loaded.
@@ -189,8 +187,7 @@ impl Object {
 
     /// Assigns `CKA_UNIQUE_ID` (the token does this after creation or copy).
     pub fn set_unique_id(&mut self, id: &str) {
-        self.attrs
-            .insert(sys::CKA_UNIQUE_ID, id.as_bytes().to_vec());
+        self.attrs.insert(sys::CKA_UNIQUE_ID, id.as_bytes());
     }
 
     /// Sets an attribute on the token's authority, bypassing caller rules:
@@ -213,7 +210,7 @@ impl Object {
             )));
         }
         validate_value(kind, value)?;
-        self.attrs.insert(kind, value.to_vec());
+        self.attrs.insert(kind, value);
         Ok(())
     }
 
@@ -247,7 +244,7 @@ impl Object {
         }
         self.attrs
             .get(&kind)
-            .map_or(AttrRead::Invalid, |v| AttrRead::Value(v))
+            .map_or(AttrRead::Invalid, AttrRead::Value)
     }
 
     /// Whether every attribute of `template` equals this object's, bytewise.
@@ -257,6 +254,25 @@ impl Object {
             AttrRead::Value(v) => v == t.value.as_slice(),
             AttrRead::Sensitive | AttrRead::Invalid => false,
         })
+    }
+
+    /// A copy with room for `count` more attributes of `bytes` bytes in
+    /// all, for a run of [`Object::set_token_attr`] on the copy.
+    pub fn clone_with_room(&self, count: usize, bytes: usize) -> Object {
+        Object {
+            class: self.class,
+            key_type: self.key_type,
+            attrs: self.attrs.clone_with_room(count, bytes),
+            secret: self.secret.clone(),
+        }
+    }
+
+    /// Feeds class and public attributes (never the value) to `state`.
+    pub fn hash_public<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::hash::Hash;
+        self.class.hash(state);
+        self.key_type.hash(state);
+        self.attrs.hash(state);
     }
 
     /// Approximate size in bytes, for `C_GetObjectSize`.

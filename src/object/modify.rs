@@ -83,7 +83,7 @@ impl Object {
                 }
                 Entry::Occupied(_) => continue,
             }
-            let current = self.attrs.get(&a.kind).map(Vec::as_slice);
+            let current = self.attrs.get(&a.kind);
             if p.flags & allowed_bits == 0 {
                 // Restating a public value is not a change. Secret values never
                 // compare: that would be an oracle for the key.

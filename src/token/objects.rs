@@ -4,7 +4,8 @@
 //! Lookups take a read lock; key use on the hot path goes through the
 //! session's own key cache and only reads the epoch.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use crate::mech::key::KeyMaterial;
 use crate::object::Object;
 
 /// Where an object belongs when it is a face of a rotating key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RotRef {
     /// The key's unique id (its current object's uid).
     pub key_uid: String,
@@ -38,10 +39,41 @@ pub struct LoadedObject {
     /// The uid the sealed value is bound to (a current object shows its
     /// Active version's value).
     pub seal_uid: String,
-    /// Encoding used to notice changes made elsewhere.
-    pub public: Vec<u8>,
     /// Rotating-key role, if any.
     pub rot: Option<RotRef>,
+}
+
+impl LoadedObject {
+    /// The [`fingerprint`] of what this object would become.
+    fn fingerprint(&self) -> u64 {
+        fingerprint(
+            &self.object,
+            self.sealed.as_deref(),
+            &self.seal_uid,
+            &self.rot,
+        )
+    }
+}
+
+/// A digest of everything a reload may change in a token object, to tell a
+/// changed object from an unchanged one without keeping its encoding (which
+/// cost ~1 KB per object). foldhash (fast: every object is hashed on each
+/// load) with a random per-process seed: other processes write the store,
+/// but cannot choose values that collide here.
+fn fingerprint(
+    object: &Object,
+    sealed: Option<&[u8]>,
+    seal_uid: &str,
+    rot: &Option<RotRef>,
+) -> u64 {
+    static KEY: once_cell::sync::Lazy<foldhash::quality::RandomState> =
+        once_cell::sync::Lazy::new(foldhash::quality::RandomState::default);
+    let mut h = KEY.build_hasher();
+    object.hash_public(&mut h);
+    sealed.hash(&mut h);
+    seal_uid.hash(&mut h);
+    rot.hash(&mut h);
+    h.finish()
 }
 
 /// One object as the token holds it.
@@ -56,8 +88,9 @@ pub struct ObjectEntry {
     pub owner: Option<CK_SESSION_HANDLE>,
     /// Sealed secret value of a token object, as stored.
     pub sealed: Option<Vec<u8>>,
-    /// Encoded public attributes as stored (to detect changes by others).
-    pub stored_public: Vec<u8>,
+    /// [`fingerprint`] of attributes and sealed value, to detect changes
+    /// made by other processes.
+    fingerprint: u64,
     /// The uid bound into the sealed value's AAD.
     pub seal_uid: String,
     /// Rotating-key role, if any.
@@ -73,16 +106,15 @@ impl ObjectEntry {
         uid: String,
         owner: Option<CK_SESSION_HANDLE>,
         sealed: Option<Vec<u8>>,
-        stored_public: Vec<u8>,
     ) -> ObjectEntry {
         ObjectEntry {
             handle,
+            fingerprint: fingerprint(&object, sealed.as_deref(), &uid, &None),
             object,
             seal_uid: uid.clone(),
             uid,
             owner,
             sealed,
-            stored_public,
             rot: None,
             material: OnceCell::new(),
         }
@@ -97,11 +129,11 @@ impl ObjectEntry {
     pub fn loaded(handle: CK_OBJECT_HANDLE, l: LoadedObject) -> ObjectEntry {
         ObjectEntry {
             handle,
+            fingerprint: l.fingerprint(),
             object: l.object,
             uid: l.uid,
             owner: None,
             sealed: l.sealed,
-            stored_public: l.public,
             seal_uid: l.seal_uid,
             rot: l.rot,
             material: OnceCell::new(),
@@ -136,14 +168,14 @@ impl ObjectEntry {
     }
 
     /// The same entry with new attributes (after `C_SetAttributeValue`).
-    pub fn with_object(&self, object: Object, stored_public: Vec<u8>) -> ObjectEntry {
+    pub fn with_object(&self, object: Object) -> ObjectEntry {
         ObjectEntry {
             handle: self.handle,
+            fingerprint: fingerprint(&object, self.sealed.as_deref(), &self.seal_uid, &self.rot),
             object,
             uid: self.uid.clone(),
             owner: self.owner,
             sealed: self.sealed.clone(),
-            stored_public,
             seal_uid: self.seal_uid.clone(),
             rot: self.rot.clone(),
             material: self.material.clone(),
@@ -158,7 +190,7 @@ impl ObjectEntry {
             uid: self.uid.clone(),
             owner: self.owner,
             sealed: self.sealed.clone(),
-            stored_public: self.stored_public.clone(),
+            fingerprint: self.fingerprint,
             seal_uid: self.seal_uid.clone(),
             rot: self.rot.clone(),
             material: OnceCell::new(),
@@ -171,7 +203,9 @@ struct Inner {
     by_handle: BTreeMap<CK_OBJECT_HANDLE, Arc<ObjectEntry>>,
     by_uid: HashMap<String, CK_OBJECT_HANDLE>,
     // Finding by label is the common lookup; an index keeps it O(matches).
-    by_label: HashMap<Vec<u8>, BTreeSet<CK_OBJECT_HANDLE>>,
+    // Sorted handles: most labels name one object, and a one-element Vec
+    // costs a tenth of a BTreeSet node.
+    by_label: HashMap<Box<[u8]>, Vec<CK_OBJECT_HANDLE>>,
 }
 
 impl Inner {
@@ -180,15 +214,23 @@ impl Inner {
             self.unindex(&old);
         }
         self.by_uid.insert(e.uid.clone(), e.handle);
-        self.by_label
-            .entry(e.object.label().to_vec())
-            .or_default()
-            .insert(e.handle);
+        let set = match self.by_label.get_mut(e.object.label()) {
+            Some(set) => set,
+            None => self
+                .by_label
+                .entry(e.object.label().into())
+                .or_insert_with(|| Vec::with_capacity(1)),
+        };
+        if let Err(i) = set.binary_search(&e.handle) {
+            set.insert(i, e.handle);
+        }
     }
 
     fn unindex(&mut self, e: &ObjectEntry) {
         if let Some(set) = self.by_label.get_mut(e.object.label()) {
-            set.remove(&e.handle);
+            if let Ok(i) = set.binary_search(&e.handle) {
+                set.remove(i);
+            }
             if set.is_empty() {
                 self.by_label.remove(e.object.label());
             }
@@ -368,21 +410,22 @@ impl ObjectTable {
     }
 
     /// Applies the store's current set of token objects: new ones get
-    /// handles, changed ones are replaced, vanished ones removed.
-    pub fn merge_token_objects(&self, fresh: Vec<LoadedObject>) {
+    /// handles, changed ones are replaced, those in `kept` stay as they are,
+    /// the rest are removed.
+    pub fn merge_token_objects(&self, fresh: Vec<LoadedObject>, kept: &[String]) {
         let mut g = self.inner.write();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: std::collections::HashSet<CK_OBJECT_HANDLE> = kept
+            .iter()
+            .filter_map(|uid| g.by_uid.get(uid).copied())
+            .collect();
+        seen.reserve(fresh.len());
         let mut changed = false;
         for l in fresh {
-            seen.insert(l.uid.clone());
             match g.by_uid.get(&l.uid).copied() {
                 Some(h) => {
-                    let same = g.by_handle.get(&h).is_some_and(|e| {
-                        e.stored_public == l.public
-                            && e.sealed == l.sealed
-                            && e.seal_uid == l.seal_uid
-                            && e.rot == l.rot
-                    });
+                    seen.insert(h);
+                    let fp = l.fingerprint();
+                    let same = g.by_handle.get(&h).is_some_and(|e| e.fingerprint == fp);
                     if !same {
                         g.put(Arc::new(ObjectEntry::loaded(h, l)));
                         changed = true;
@@ -390,6 +433,7 @@ impl ObjectTable {
                 }
                 None => {
                     let h = super::handles::next_object();
+                    seen.insert(h);
                     g.put(Arc::new(ObjectEntry::loaded(h, l)));
                 }
             }
@@ -397,7 +441,7 @@ impl ObjectTable {
         let gone: Vec<_> = g
             .by_handle
             .values()
-            .filter(|e| e.owner.is_none() && !seen.contains(&e.uid))
+            .filter(|e| e.owner.is_none() && !seen.contains(&e.handle))
             .map(|e| e.handle)
             .collect();
         for h in &gone {
@@ -407,5 +451,80 @@ impl ObjectTable {
         if changed || !gone.is_empty() {
             self.bump();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{Origin, TemplateAttr as T};
+
+    fn data(uid: &str, label: &[u8]) -> LoadedObject {
+        let t = [
+            T::ulong(sys::CKA_CLASS, sys::CKO_DATA),
+            T::bool(sys::CKA_TOKEN, true),
+            T::bytes(sys::CKA_LABEL, label),
+        ];
+        let mut object = Object::from_template(&t, Origin::Create, None, false).unwrap();
+        object.set_unique_id(uid);
+        LoadedObject {
+            uid: uid.into(),
+            object,
+            sealed: Some(b"sealed".to_vec()),
+            seal_uid: uid.into(),
+            rot: None,
+        }
+    }
+
+    fn handles(t: &ObjectTable, label: &[u8]) -> Vec<CK_OBJECT_HANDLE> {
+        t.candidates(Some(label)).iter().map(|e| e.handle).collect()
+    }
+
+    #[test]
+    fn merge_replaces_only_what_changed_and_keeps_what_it_is_told() {
+        let t = ObjectTable::default();
+        t.merge_token_objects(vec![data("a", b"x"), data("b", b"x"), data("c", b"y")], &[]);
+        let (a, b, c) = (
+            t.handle_of("a").unwrap(),
+            t.handle_of("b").unwrap(),
+            t.handle_of("c").unwrap(),
+        );
+        assert_eq!(handles(&t, b"x"), [a, b]);
+        let before = t.get(a).unwrap();
+        let epoch = t.epoch();
+
+        // The same objects again: nothing replaced, no epoch bump.
+        t.merge_token_objects(vec![data("a", b"x"), data("b", b"x"), data("c", b"y")], &[]);
+        assert!(Arc::ptr_eq(&before, &t.get(a).unwrap()));
+        assert_eq!(t.epoch(), epoch);
+
+        // "a" relabelled, its sealed value changed elsewhere; "b" kept
+        // without being read; "c" gone from the store.
+        let mut changed = data("a", b"z");
+        changed.sealed = Some(b"resealed".to_vec());
+        t.merge_token_objects(vec![changed], &["b".to_string()]);
+        assert_eq!(
+            t.handle_of("a"),
+            Some(a),
+            "a changed object keeps its handle"
+        );
+        assert!(!Arc::ptr_eq(&before, &t.get(a).unwrap()));
+        assert_eq!(t.get(a).unwrap().sealed.as_deref(), Some(&b"resealed"[..]));
+        assert!(t.epoch() > epoch);
+        assert_eq!(
+            handles(&t, b"x"),
+            [b],
+            "the label index follows the relabel"
+        );
+        assert_eq!(handles(&t, b"z"), [a]);
+        assert!(t.get(c).is_none() && t.handle_of("c").is_none());
+        assert!(handles(&t, b"y").is_empty());
+
+        // A change in the sealed value alone is a change too.
+        let now = t.get(a).unwrap();
+        let mut resealed = data("a", b"z");
+        resealed.sealed = Some(b"again".to_vec());
+        t.merge_token_objects(vec![resealed], &["b".to_string()]);
+        assert!(!Arc::ptr_eq(&now, &t.get(a).unwrap()));
     }
 }

@@ -89,14 +89,9 @@ impl Library {
         if obj.is_token() {
             c.slot.persist_new(handle, obj, uid)?;
         } else {
-            c.slot.objects.insert(ObjectEntry::new(
-                handle,
-                obj,
-                uid,
-                Some(session),
-                None,
-                Vec::new(),
-            ));
+            c.slot
+                .objects
+                .insert(ObjectEntry::new(handle, obj, uid, Some(session), None));
         }
         Ok(handle)
     }
@@ -233,7 +228,7 @@ impl Library {
         if e.owner.is_none() {
             c.slot.persist_update(&e, updated)
         } else {
-            c.slot.objects.replace(e.with_object(updated, Vec::new()));
+            c.slot.objects.replace(e.with_object(updated));
             Ok(())
         }
     }

@@ -116,7 +116,7 @@ impl Slot {
         rt: Arc<AsyncRuntime>,
         background: bool,
     ) -> Result<Arc<Slot>> {
-        let holder = crate::mech::primitives::rng::random_array::<8>()?
+        let holder = crate::mech::primitives::rng::os_random_array::<8>()?
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
@@ -257,7 +257,6 @@ impl Slot {
                     uid: r.uid,
                     object,
                     sealed: r.secret,
-                    public: r.public,
                     rot: None,
                 }),
                 Err(e) => {
@@ -265,8 +264,21 @@ impl Slot {
                 }
             }
         }
+        let old_rings = self.rings.read().clone();
         let mut rings = HashMap::with_capacity(keys.len());
+        // Faces of keys nobody changed are kept as they are: a reload after
+        // one rotation elsewhere rebuilds one key, not all of them.
+        let mut kept = Vec::new();
         for (key, versions) in keys {
+            if let Some(old) = old_rings
+                .get(&key.key_uid)
+                .filter(|r| r.key == key && r.versions == versions)
+            {
+                kept.push(key.key_uid.clone());
+                kept.extend(versions.iter().map(|v| v.version_uid.clone()));
+                rings.insert(key.key_uid, old.clone());
+                continue;
+            }
             match Self::key_faces(&key, &versions) {
                 Ok((faces, policy)) => {
                     fresh.extend(faces);
@@ -296,7 +308,7 @@ impl Slot {
         }
         *self.token.write() = token;
         *self.rings.write() = rings;
-        self.objects.merge_token_objects(fresh);
+        self.objects.merge_token_objects(fresh, &kept);
         self.loaded_generation.store(generation, Ordering::Release);
         Ok(())
     }
@@ -311,7 +323,6 @@ impl Slot {
         let active = versions.iter().find(|v| v.version == key.active_version);
         let mut faces = vec![LoadedObject {
             uid: key.key_uid.clone(),
-            public: current.encode_public(),
             sealed: active.and_then(|v| v.sealed.clone()),
             seal_uid: active.map_or_else(String::new, |v| v.version_uid.clone()),
             rot: Some(RotRef {
@@ -324,7 +335,6 @@ impl Slot {
             let o = version_object(key, &policy, &current, v)?;
             faces.push(LoadedObject {
                 uid: v.version_uid.clone(),
-                public: o.encode_public(),
                 sealed: v.sealed.clone(),
                 seal_uid: v.version_uid.clone(),
                 rot: Some(RotRef {

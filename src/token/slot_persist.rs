@@ -42,13 +42,12 @@ impl Slot {
         };
         // The table keeps only the sealed value, so logout really forgets it.
         object.drop_secret();
-        let public = object.encode_public();
         let rec = ObjectRecord {
             uid: uid.clone(),
-            public: public.clone(),
+            public: object.encode_public(),
             secret: sealed.clone(),
         };
-        let entry = ObjectEntry::new(handle, object, uid, None, sealed, public);
+        let entry = ObjectEntry::new(handle, object, uid, None, sealed);
         if let Some(m) = material {
             entry.prime(m);
         }
@@ -62,13 +61,12 @@ impl Slot {
 
     /// Stores new attributes of a token object and swaps the entry.
     pub fn persist_update(self: &Arc<Self>, old: &ObjectEntry, object: Object) -> Result<()> {
-        let public = object.encode_public();
         let rec = ObjectRecord {
             uid: old.uid.clone(),
-            public: public.clone(),
+            public: object.encode_public(),
             secret: old.sealed.clone(),
         };
-        let entry = old.with_object(object, public);
+        let entry = old.with_object(object);
         self.run(move |slot| async move {
             let _g = slot.persist.lock().await;
             slot.store.update_object(&rec).await?;

@@ -18,6 +18,27 @@ pub fn random_array<const N: usize>() -> Result<[u8; N]> {
     Ok(out)
 }
 
+/// Returns `N` bytes straight from the kernel (`getrandom(2)`), for
+/// identifiers made while `C_Initialize` runs: aws-lc seeds its generator
+/// tree (jitter entropy) on first use, ~15 ms that a start-up should not pay
+/// for a lease-holder id. Never for keys or IVs: those use [`fill`].
+pub fn os_random_array<const N: usize>() -> Result<[u8; N]> {
+    let mut out = [0u8; N];
+    let mut filled = 0;
+    while filled < N {
+        let rest = &mut out[filled..];
+        // SAFETY: the pointer and length describe `rest`, writable memory we own.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match usize::try_from(n) {
+            Ok(n) => filled += n,
+            Err(_) if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {
+            }
+            Err(_) => return Err(Error::Crypto("getrandom failed".into())),
+        }
+    }
+    Ok(out)
+}
+
 /// Returns `len` random bytes in a buffer that is zeroized on drop.
 pub fn random_secret(len: usize) -> Result<Zeroizing<Vec<u8>>> {
     let mut out = Zeroizing::new(vec![0u8; len]);
@@ -41,5 +62,8 @@ mod tests {
         assert!(s.iter().any(|&x| x != 0));
         let mut empty: [u8; 0] = [];
         fill(&mut empty).unwrap();
+        let c: [u8; 32] = os_random_array().unwrap();
+        let d: [u8; 32] = os_random_array().unwrap();
+        assert_ne!(c, d);
     }
 }
