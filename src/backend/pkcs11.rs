@@ -18,6 +18,7 @@ mod module;
 mod open;
 mod ops;
 mod pool;
+mod spin;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -18,6 +18,7 @@ use cryptoki::session::Session;
 use cryptoki_sys as sys;
 use parking_lot::{Condvar, Mutex};
 
+use super::spin::{self, Spinner};
 use crate::error::{rv, Error, Result};
 
 /// One open HSM session and the module generation it belongs to.
@@ -127,6 +128,8 @@ struct Shared {
     spare: Mutex<Vec<Conn>>,
     // Where a finishing worker puts its session for shutdown to close.
     closing: Mutex<Vec<Conn>>,
+    // Whether caller and worker poll before parking.
+    spinner: Spinner,
 }
 
 impl Workers {
@@ -141,6 +144,7 @@ impl Workers {
                 stuck: AtomicUsize::new(0),
                 spare: Mutex::new(initial),
                 closing: Mutex::new(Vec::new()),
+                spinner: Spinner::new(),
             }),
             threads: Mutex::new(Vec::new()),
         };
@@ -202,6 +206,14 @@ impl Workers {
         self.take_idle(deadline)?
             .send(Msg::Job(boxed, ticket.clone()))
             .map_err(|_| Error::Rv(sys::CKR_DEVICE_ERROR))?;
+        // Short calls: poll for the answer rather than park and be woken.
+        if spin::until(self.shared.spinner.budget(), || {
+            ticket.load(Ordering::Acquire) == DONE
+        }) {
+            if let Ok(r) = reply_rx.try_recv() {
+                return r;
+            }
+        }
         let wait = deadline.saturating_duration_since(Instant::now());
         match reply_rx.recv_timeout(wait) {
             Ok(r) => r,
@@ -292,7 +304,13 @@ fn worker_loop(shared: &Shared, tx: &Sender<Msg>, rx: &Receiver<Msg>) {
             idle.push(tx.clone());
         }
         shared.freed.notify_one();
-        let Ok(Msg::Job(job, ticket)) = rx.recv() else {
+        // While calls are short the next one usually comes within the spin.
+        let mut early = None;
+        spin::until(shared.spinner.budget(), || {
+            early = rx.try_recv().ok();
+            early.is_some()
+        });
+        let Some(Msg::Job(job, ticket)) = early.or_else(|| rx.recv().ok()) else {
             break;
         };
         if ticket
@@ -302,9 +320,11 @@ fn worker_loop(shared: &Shared, tx: &Sender<Msg>, rx: &Receiver<Msg>) {
             continue; // its caller gave up before it started
         }
         // A panic in a job must not take the worker (and its session) down.
+        let started = Instant::now();
         if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
             conn = None;
         }
+        shared.spinner.record(started.elapsed());
         if ticket
             .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
