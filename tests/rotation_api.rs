@@ -231,6 +231,15 @@ fn encryption_counts_reach_the_store_and_the_attributes() {
          (v1 ENCRYPTION_COUNT, v1 DECRYPTION_COUNT, current ENCRYPTION_COUNT) = {:?} after {SEE:?}",
         attrs()
     );
+    // Finding by a count matches what C_GetAttributeValue reports.
+    let by_count = |n: u64| {
+        let mut t = common::template::Template::new()
+            .bytes(CKA_LABEL, b"api-count@v1")
+            .ulong(ENCRYPTION_COUNT, n as CK_ULONG);
+        r.find(s, Some(&mut t), 4)
+    };
+    assert_eq!(by_count(6), [v1], "find by the live encryption count");
+    assert!(by_count(0).is_empty(), "a stale count matches nothing");
     close(r, s);
 }
 

@@ -101,10 +101,7 @@ fn due_in_memory(ring: &KeyRing, now: i64) -> bool {
 /// One round of manager duties (also what `keyrotor manager run` repeats).
 pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
     let store = slot.store();
-    for ((uid, v), (e, d)) in slot.take_counts() {
-        store.add_counts(&uid, v, e, d).await?;
-        slot.note_flushed(&uid, v, e, d);
-    }
+    slot.flush_counts().await?;
     if !slot.is_unlocked() || !slot.initialized() {
         return Ok(());
     }

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::handles;
 use super::library::Library;
-use super::objects::{ObjectEntry, ObjectTable};
+use super::objects::{ObjectEntry, RotRef};
 use super::output::Output;
 use super::session::{FindState, Session};
 use super::slot::Slot;
@@ -176,10 +176,7 @@ impl Library {
         kinds
             .iter()
             .map(|&kind| {
-                if let (Some(r), true) = (
-                    &e.rot,
-                    kind == CKA_KEYROTOR_ENCRYPTION_COUNT || kind == CKA_KEYROTOR_DECRYPTION_COUNT,
-                ) {
+                if let (Some(r), true) = (&e.rot, is_count(kind)) {
                     let (enc, dec) = c.slot.live_counts(&r.key_uid, r.version);
                     let n = if kind == CKA_KEYROTOR_ENCRYPTION_COUNT {
                         enc
@@ -244,7 +241,7 @@ impl Library {
         })?;
         slot.reload_if_stale()?;
         self.with_session(h, |s| {
-            let results = matching(&slot.objects, s, template);
+            let results = matching(&slot, s, template);
             s.find = Some(FindState { results, pos: 0 });
             Ok(())
         })
@@ -515,18 +512,53 @@ fn with_secret(slot: &Slot, e: &ObjectEntry) -> Result<Object> {
     Ok(obj)
 }
 
+/// Whether `kind` is a usage count, answered live for rotating keys (the
+/// objects' own copies are only refreshed when the key changes).
+fn is_count(kind: CK_ATTRIBUTE_TYPE) -> bool {
+    kind == CKA_KEYROTOR_ENCRYPTION_COUNT || kind == CKA_KEYROTOR_DECRYPTION_COUNT
+}
+
+/// Whether a rotating key's object matches `template`, its usage counts
+/// compared with the live ones, as `C_GetAttributeValue` reports them.
+fn rot_matches(slot: &Slot, r: &RotRef, e: &ObjectEntry, template: &[TemplateAttr]) -> bool {
+    let (counts, rest): (Vec<_>, Vec<_>) = template.iter().cloned().partition(|a| is_count(a.kind));
+    if !e.object.matches(&rest) {
+        return false;
+    }
+    if counts.is_empty() {
+        return true;
+    }
+    let (enc, dec) = slot.live_counts(&r.key_uid, r.version);
+    counts.iter().all(|a| {
+        let n = if a.kind == CKA_KEYROTOR_ENCRYPTION_COUNT {
+            enc
+        } else {
+            dec
+        };
+        a.value.as_slice() == (n as sys::CK_ULONG).to_ne_bytes()
+    })
+}
+
 /// Handles of visible objects matching `template`, in creation order.
-fn matching(table: &ObjectTable, s: &Session, template: &[TemplateAttr]) -> Vec<CK_OBJECT_HANDLE> {
+fn matching(slot: &Slot, s: &Session, template: &[TemplateAttr]) -> Vec<CK_OBJECT_HANDLE> {
+    let table = &slot.objects;
     let label = template
         .iter()
         .find(|a| a.kind == sys::CKA_LABEL)
         .map(|a| a.value.as_slice());
+    let counted = template.iter().any(|a| is_count(a.kind));
     // Current object first, then its versions newest first; every other
     // object in creation order.
     let mut found: Vec<(CK_OBJECT_HANDLE, u8, u32, CK_OBJECT_HANDLE)> = table
         .candidates(label)
         .iter()
-        .filter(|e| s.can_see(e) && e.object.matches(template))
+        .filter(|e| {
+            s.can_see(e)
+                && match (&e.rot, counted) {
+                    (Some(r), true) => rot_matches(slot, r, e, template),
+                    _ => e.object.matches(template),
+                }
+        })
         .map(|e| match &e.rot {
             Some(r) => match r.version {
                 None => (e.handle, 0, 0, e.handle),

@@ -24,7 +24,7 @@ impl Slot {
 
     /// Folds counts just written to the store into the loaded rings, so
     /// this process's attributes show them without a reload.
-    pub fn note_flushed(&self, key_uid: &str, version: u32, encrypts: u64, decrypts: u64) {
+    fn note_flushed(&self, key_uid: &str, version: u32, encrypts: u64, decrypts: u64) {
         let mut rings = self.rings.write();
         if let Some(ring) = rings.get_mut(key_uid) {
             let r = Arc::make_mut(ring);
@@ -58,8 +58,28 @@ impl Slot {
         total
     }
 
+    /// Writes the counts gathered since the last flush to the store and
+    /// into the loaded rings. Under the persist lock: a reload between the
+    /// two steps would read the new counts and then see them added again.
+    /// Counts that could not be written are kept for the next flush.
+    pub async fn flush_counts(&self) -> Result<()> {
+        let _g = self.persist.lock().await;
+        let mut pending: Vec<_> = self.take_counts().into_iter().collect();
+        while let Some(((uid, v), (e, d))) = pending.pop() {
+            if let Err(err) = self.store().add_counts(&uid, v, e, d).await {
+                self.count(&uid, v, e, d);
+                for ((uid, v), (e, d)) in pending {
+                    self.count(&uid, v, e, d);
+                }
+                return Err(err);
+            }
+            self.note_flushed(&uid, v, e, d);
+        }
+        Ok(())
+    }
+
     /// Takes the counts gathered since the last flush.
-    pub fn take_counts(&self) -> HashMap<(String, u32), (u64, u64)> {
+    pub(super) fn take_counts(&self) -> HashMap<(String, u32), (u64, u64)> {
         std::mem::take(&mut *self.counts.lock())
     }
 
