@@ -38,13 +38,15 @@ fn default_keyrotor() -> PathBuf {
     Path::new(&base).join("target/release/libkeyrotor.so")
 }
 
+/// The modules to measure: those named, else keyrotor and SoftHSM2;
+/// `--softhsm` adds SoftHSM2 to either ("also measure").
 fn targets(args: &Args) -> Vec<PathBuf> {
     let mut v = args.modules.clone();
-    if args.softhsm {
-        v.push(SOFTHSM_PATH.into());
-    }
     if v.is_empty() {
         v = vec![default_keyrotor(), SOFTHSM_PATH.into()];
+    }
+    if args.softhsm && !v.iter().any(|p| p == Path::new(SOFTHSM_PATH)) {
+        v.push(SOFTHSM_PATH.into());
     }
     v
 }

@@ -10,7 +10,7 @@
 //! version is still the one this process saw.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -75,11 +75,19 @@ pub async fn run(slot: Weak<Slot>) {
     }
 }
 
-/// Ticks between full reads of every key from the store (usage counts
-/// only live there); in between, due work is found in memory.
-const FULL_SCAN_EVERY: u64 = 5;
+/// The shortest time between full reads of every key from the store (usage
+/// counts of other processes only live there); in between, time-driven work
+/// is found in memory.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(1);
 
-static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// A full read may take at most 1/this of the leader's time: with 100,000
+/// keys a read takes ~0.4 s, and once a second would be 40 % of a core.
+const FULL_SCAN_SHARE: u32 = 20;
+
+/// Whether the next tick reads every key, given the last full read.
+fn full_scan_due(last: Option<(Instant, Duration)>) -> bool {
+    last.is_none_or(|(at, took)| at.elapsed() >= FULL_SCAN_EVERY.max(took * FULL_SCAN_SHARE))
+}
 
 /// True when `ring` has time-driven work due at `now`.
 fn due_in_memory(ring: &KeyRing, now: i64) -> bool {
@@ -109,16 +117,21 @@ pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
     if !store.try_lease(&slot.holder, now, LEASE_TTL_MS).await? {
         return Ok(());
     }
-    let full = TICKS
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        .is_multiple_of(FULL_SCAN_EVERY);
-    if full || slot.rings().iter().any(|r| due_in_memory(r, now)) {
+    if full_scan_due(*slot.full_scan.lock()) {
+        let started = Instant::now();
         for (key, versions) in store.load_keys().await? {
             let ring = KeyRing {
                 policy: Policy::from_json(&key.policy)?,
                 key,
                 versions,
             };
+            run_due(slot, &ring, now).await?;
+        }
+        *slot.full_scan.lock() = Some((started, started.elapsed()));
+    } else if !slot.rings_where(|r| due_in_memory(r, now)).is_empty() {
+        // Only the due keys, as the store has them now.
+        slot.clone().refresh().await?;
+        for ring in slot.rings_where(|r| due_in_memory(r, now)) {
             run_due(slot, &ring, now).await?;
         }
     }
@@ -319,4 +332,27 @@ pub async fn rotate(
         tracing::warn!(key = %key.name, version, error = %e, "could not destroy an unused device key");
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_scans_space_out_with_their_cost() {
+        let ago = |s: u64| Instant::now().checked_sub(Duration::from_secs(s)).unwrap();
+        assert!(full_scan_due(None), "the first tick reads every key");
+        let quick = Duration::from_millis(10);
+        assert!(!full_scan_due(Some((Instant::now(), quick))));
+        assert!(
+            full_scan_due(Some((ago(2), quick))),
+            "at least once a second"
+        );
+        let slow = Duration::from_millis(400);
+        assert!(
+            !full_scan_due(Some((ago(2), slow))),
+            "a 0.4 s read waits 8 s"
+        );
+        assert!(full_scan_due(Some((ago(9), slow))));
+    }
 }

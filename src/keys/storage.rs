@@ -9,8 +9,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::error::Result;
+use crate::store::crypt::data_keys::DATA_KEY_RETIRED;
 use crate::store::crypt::DataKeys;
-use crate::store::SealedRef;
+use crate::store::{DataKeyRecord, SealedRef};
 use crate::token::slot::{Slot, PUBLIC_VALUE};
 
 /// Rows re-sealed per manager tick (keeps a tick short).
@@ -66,10 +67,16 @@ pub async fn reencrypt_batch(slot: &Arc<Slot>, limit: usize) -> Result<u64> {
         return Ok(0);
     };
     let store = slot.store();
+    let old = |k: &DataKeyRecord| k.id != active && k.state != DATA_KEY_RETIRED;
+    // Every tick asks; only a storage-key rotation leaves rows to move, so
+    // without a retiring key nothing is scanned (a scan reads every row).
+    if !store.load_data_keys().await?.iter().any(old) {
+        return Ok(0);
+    }
     let mut moved = 0u64;
     let mut cursor: Option<SealedRef> = None;
     let mut left_behind = false;
-    loop {
+    'scan: loop {
         let rows = store.sealed_rows(cursor.as_ref(), 512).await?;
         let Some((last, _)) = rows.last() else { break };
         cursor = Some(last.clone());
@@ -78,8 +85,9 @@ pub async fn reencrypt_batch(slot: &Arc<Slot>, limit: usize) -> Result<u64> {
                 continue;
             }
             if moved as usize >= limit {
+                // The rest waits for the next batch; the old keys stay.
                 left_behind = true;
-                continue;
+                break 'scan;
             }
             let Some(uid) = seal_uid(slot, &r) else {
                 left_behind = true;
@@ -96,12 +104,7 @@ pub async fn reencrypt_batch(slot: &Arc<Slot>, limit: usize) -> Result<u64> {
         }
     }
     if !left_behind {
-        for k in store
-            .load_data_keys()
-            .await?
-            .into_iter()
-            .filter(|k| k.id != active && k.state != 3)
-        {
+        for k in store.load_data_keys().await?.into_iter().filter(old) {
             let audit = slot.draft(
                 "storage-key.retired",
                 None,

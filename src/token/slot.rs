@@ -104,6 +104,8 @@ pub struct Slot {
     /// The device that holds this slot's keys; `None` for software.
     pub backend: Option<Arc<dyn KeyBackend>>,
     lazy_last: Mutex<Option<std::time::Instant>>,
+    /// When the key manager last read every key, and how long that took.
+    pub(crate) full_scan: Mutex<Option<(std::time::Instant, std::time::Duration)>>,
 }
 
 impl Slot {
@@ -142,6 +144,7 @@ impl Slot {
             default_policy,
             backend,
             lazy_last: Mutex::new(None),
+            full_scan: Mutex::new(None),
         });
         slot.reload_if_stale()?;
         if background {
@@ -244,6 +247,11 @@ impl Slot {
     /// Reads token, objects and rotating keys, and brings the table in line.
     pub async fn reload(self: Arc<Self>) -> Result<()> {
         let _g = self.persist.lock().await;
+        self.reload_locked().await
+    }
+
+    /// [`Slot::reload`] with the persist lock already held.
+    async fn reload_locked(&self) -> Result<()> {
         self.stale.store(false, Ordering::Release);
         let generation = self.store.generation().await?;
         let token = self.store.load_token().await?;
@@ -356,6 +364,16 @@ impl Slot {
             .map_or_else(|| rv(sys::CKR_KEY_HANDLE_INVALID), Ok)
     }
 
+    /// The rotating keys, as last loaded, for which `keep` holds (unsorted).
+    pub fn rings_where(&self, keep: impl Fn(&KeyRing) -> bool) -> Vec<Arc<KeyRing>> {
+        self.rings
+            .read()
+            .values()
+            .filter(|r| keep(r))
+            .cloned()
+            .collect()
+    }
+
     /// Every rotating key as last loaded, by name.
     pub fn rings(&self) -> Vec<Arc<KeyRing>> {
         let mut all: Vec<_> = self.rings.read().values().cloned().collect();
@@ -440,11 +458,15 @@ impl Slot {
     }
 
     /// Reloads when the store changed since this process last looked.
+    /// Under the persist lock: this process's own writes hold it while they
+    /// bump the generation and note it as seen, and a check in between would
+    /// take each of them for a change made elsewhere and reload everything.
     pub async fn refresh(self: Arc<Self>) -> Result<()> {
+        let _g = self.persist.lock().await;
         let g = self.store.generation().await?;
         if g != self.loaded_generation.load(Ordering::Acquire) || self.stale.load(Ordering::Acquire)
         {
-            self.reload().await?;
+            self.reload_locked().await?;
         }
         Ok(())
     }
