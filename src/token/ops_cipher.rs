@@ -93,8 +93,8 @@ impl Session {
 impl Session {
     /// Counts a finished operation against its rotating key version.
     fn account(&mut self, kind: OpKind, op: &CipherOp) {
-        if let (Some(uid), Some(v)) = (self.cipher_key_uid.clone(), op.used_version) {
-            self.note_use(&uid, v, kind == OpKind::Encrypt);
+        if let Some(v) = op.used_version {
+            self.note_use(v, kind == OpKind::Encrypt);
         }
     }
 }

@@ -67,8 +67,8 @@ impl Session {
     }
 
     fn account_message(&mut self, encrypt: bool, version: Option<u32>) {
-        if let (Some(uid), Some(v)) = (self.cipher_key_uid.clone(), version) {
-            self.note_use(&uid, v, encrypt);
+        if let Some(v) = version {
+            self.note_use(v, encrypt);
         }
     }
 }

@@ -370,14 +370,19 @@ impl Session {
         })
     }
 
-    /// Counts one use of a rotating key's version; handed to the slot in
-    /// batches so the hot path takes no shared lock.
-    pub fn note_use(&mut self, key_uid: &Arc<str>, version: u32, encrypt: bool) {
+    /// Counts one use of the current operation's rotating key version;
+    /// handed to the slot in batches so the hot path takes no shared lock.
+    pub fn note_use(&mut self, version: u32, encrypt: bool) {
+        let Some(key_uid) = &self.cipher_key_uid else {
+            return;
+        };
         let (e, d) = if encrypt { (1, 0) } else { (0, 1) };
+        // The same Arc on every call of one operation's key: the pointer test
+        // settles it without comparing the uid's bytes.
         match self
             .counts
             .iter_mut()
-            .find(|c| c.1 == version && *c.0 == **key_uid)
+            .find(|c| c.1 == version && (Arc::ptr_eq(&c.0, key_uid) || *c.0 == **key_uid))
         {
             Some(c) => {
                 c.2 += e;
