@@ -58,6 +58,16 @@ impl std::fmt::Debug for DataKeyRecord {
     }
 }
 
+/// What changed among a token's keys since a store generation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyChanges {
+    /// The keys stamped after that generation, with all their versions.
+    pub changed: Vec<(KeyRecord, Vec<VersionRecord>)>,
+    /// The uid of every key the token has now (absent for a full read,
+    /// where `changed` is every key).
+    pub all_uids: Option<Vec<String>>,
+}
+
 /// A named, rotating key: the row behind its current object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {

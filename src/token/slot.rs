@@ -69,6 +69,10 @@ pub struct KeyRing {
     pub versions: Vec<VersionRecord>,
 }
 
+/// Every this many reloads one reads every key, not only the changed ones:
+/// a safety net should a local change ever have missed the loaded state.
+const FULL_RELOAD_EVERY: u64 = 64;
+
 /// A slot with its token.
 pub struct Slot {
     /// The slot id callers use.
@@ -104,6 +108,8 @@ pub struct Slot {
     /// The device that holds this slot's keys; `None` for software.
     pub backend: Option<Arc<dyn KeyBackend>>,
     lazy_last: Mutex<Option<std::time::Instant>>,
+    /// Reloads since start, to make every FULL_RELOAD_EVERY-th one full.
+    partial_reloads: AtomicU64,
     /// When the key manager last read every key, and how long that took.
     pub(crate) full_scan: Mutex<Option<(std::time::Instant, std::time::Duration)>>,
 }
@@ -145,6 +151,7 @@ impl Slot {
             backend,
             lazy_last: Mutex::new(None),
             full_scan: Mutex::new(None),
+            partial_reloads: AtomicU64::new(0),
         });
         slot.reload_if_stale()?;
         if background {
@@ -253,10 +260,23 @@ impl Slot {
     /// [`Slot::reload`] with the persist lock already held.
     async fn reload_locked(&self) -> Result<()> {
         self.stale.store(false, Ordering::Release);
+        let prev = self.loaded_generation.load(Ordering::Acquire);
         let generation = self.store.generation().await?;
         let token = self.store.load_token().await?;
         let records = self.store.load_objects().await?;
-        let keys = self.store.load_keys().await?;
+        // Only the keys changed since the last load, with every key's uid to
+        // notice deletions; in full after a token reset, when the counter
+        // went backwards, and every FULL_RELOAD_EVERY reloads as a safety net.
+        let partial = prev != u64::MAX
+            && generation >= prev
+            && self.partial_reloads.fetch_add(1, Ordering::AcqRel) % FULL_RELOAD_EVERY
+                != FULL_RELOAD_EVERY - 1;
+        let (keys, all_uids) = if partial {
+            let c = self.store.load_keys_since(prev).await?;
+            (c.changed, c.all_uids)
+        } else {
+            (self.store.load_keys().await?, None)
+        };
         let mut fresh = Vec::with_capacity(records.len() + keys.len() * 3);
         for r in records {
             match Object::decode(&r.public, None) {
@@ -277,6 +297,17 @@ impl Slot {
         // Faces of keys nobody changed are kept as they are: a reload after
         // one rotation elsewhere rebuilds one key, not all of them.
         let mut kept = Vec::new();
+        if let Some(all) = &all_uids {
+            let changed: std::collections::HashSet<&str> =
+                keys.iter().map(|(k, _)| k.key_uid.as_str()).collect();
+            for uid in all.iter().filter(|u| !changed.contains(u.as_str())) {
+                if let Some(old) = old_rings.get(uid) {
+                    kept.push(uid.clone());
+                    kept.extend(old.versions.iter().map(|v| v.version_uid.clone()));
+                    rings.insert(uid.clone(), old.clone());
+                }
+            }
+        }
         for (key, versions) in keys {
             if let Some(old) = old_rings
                 .get(&key.key_uid)
@@ -394,6 +425,8 @@ impl Slot {
         self.rings.write().clear();
         self.ivs.lock().clear();
         self.counts.lock().clear();
+        // Nothing is loaded any more: the next reload must read every key.
+        self.loaded_generation.store(u64::MAX, Ordering::Release);
         self.stale.store(true, Ordering::Release);
     }
 

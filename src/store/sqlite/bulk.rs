@@ -62,6 +62,17 @@ impl Statement {
         Ok(s)
     }
 
+    /// Binds `value` to parameter `index` (1-based), before the first step.
+    pub(super) fn bind_int(&mut self, index: c_int, value: i64) -> Result<()> {
+        // SAFETY: the statement is prepared on a connection only we use.
+        let rc = unsafe { ffi::sqlite3_bind_int64(self.stmt.as_ptr(), index, value) };
+        if rc != ffi::SQLITE_OK {
+            // SAFETY: the connection is open.
+            return Err(unsafe { error(self.db, "bind", rc) });
+        }
+        Ok(())
+    }
+
     /// Steps to the next row: `Ok(None)` when done. SQLITE_BUSY cannot occur
     /// here: the reads run inside a transaction that already holds its
     /// snapshot (a read in WAL mode never waits for writers).

@@ -8,7 +8,7 @@ use sqlx::SqliteConnection;
 
 use super::{audit, bulk, no_object, versions, SqliteStore};
 use crate::error::{Error, Result};
-use crate::store::{AuditDraft, KeyRecord, VersionRecord};
+use crate::store::{AuditDraft, KeyChanges, KeyRecord, VersionRecord};
 
 /// `Error::Rv(CKR_ATTRIBUTE_VALUE_INVALID)` if another key of the token already has `name`.
 async fn check_name_free(
@@ -74,14 +74,25 @@ pub(super) async fn create(
 
 /// Every key of the token with its versions, from one snapshot.
 pub(super) async fn load(s: &SqliteStore) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
-    // One read transaction: both queries see the same snapshot, so a rotation committed in
+    Ok(read(s, None).await?.changed)
+}
+
+/// The keys changed after generation `since` (with all their versions) and
+/// the uids of every key, from one snapshot.
+pub(super) async fn load_since(s: &SqliteStore, since: u64) -> Result<KeyChanges> {
+    read(s, Some(since)).await
+}
+
+async fn read(s: &SqliteStore, since: Option<u64>) -> Result<KeyChanges> {
+    // One read transaction: the queries see the same snapshot, so a rotation committed in
     // between cannot show a key whose active version is missing from its versions.
     let mut tx = s.pool.begin().await.map_err(s.err("begin read"))?;
     let read = {
         let mut handle = tx.lock_handle().await.map_err(s.err("lock connection"))?;
+        let since = since.map(|g| i64::try_from(g).unwrap_or(i64::MAX));
         // SAFETY: the locked handle keeps sqlx's worker off this connection
         // until it drops, after `read_keys` has dropped its statements.
-        unsafe { read_keys(s, handle.as_raw_handle()) }
+        unsafe { read_keys(s, handle.as_raw_handle(), since) }
     };
     tx.commit().await.map_err(s.err("end read"))?;
     read.map_err(|e| match e {
@@ -92,36 +103,74 @@ pub(super) async fn load(s: &SqliteStore) -> Result<Vec<(KeyRecord, Vec<VersionR
     })
 }
 
-/// The two queries of [`load`], stepped in place.
+/// The queries of [`read`], stepped in place: every key, or with `since`
+/// the keys stamped after that generation plus every key's uid.
 ///
 /// # Safety
 /// `db` must be an open connection that no other thread uses meanwhile.
 unsafe fn read_keys(
     s: &SqliteStore,
     db: std::ptr::NonNull<libsqlite3_sys::sqlite3>,
-) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
+    since: Option<i64>,
+) -> Result<KeyChanges> {
+    let filter = if since.is_some() {
+        " AND changed_gen > ?2"
+    } else {
+        ""
+    };
+    let nul = |_| Error::Internal("NUL in SQL".into());
+    let mut all_uids = None;
+    if since.is_some() {
+        // SAFETY: caller contract.
+        let mut q = unsafe {
+            bulk::Statement::prepare(
+                db,
+                c"SELECT key_uid FROM keys WHERE token_id = ?1",
+                &s.token_id,
+            )?
+        };
+        let mut uids = Vec::new();
+        while let Some(row) = q.next()? {
+            uids.push(row.text(0)?);
+        }
+        all_uids = Some(uids);
+    }
+    let which = if since.is_some() {
+        " AND key_uid IN (SELECT key_uid FROM keys WHERE token_id = ?1 AND changed_gen > ?2)"
+    } else {
+        ""
+    };
     let sql = std::ffi::CString::new(format!(
-        "SELECT {} FROM key_versions WHERE token_id = ?1 ORDER BY key_uid, version",
+        "SELECT {} FROM key_versions WHERE token_id = ?1{which} ORDER BY key_uid, version",
         versions::VERSION_COLUMNS
     ))
-    .map_err(|_| Error::Internal("NUL in SQL".into()))?;
+    .map_err(nul)?;
     // SAFETY: caller contract.
     let mut q = unsafe { bulk::Statement::prepare(db, &sql, &s.token_id)? };
+    if let Some(g) = since {
+        q.bind_int(2, g)?;
+    }
     let mut by_key: HashMap<String, Vec<VersionRecord>> = HashMap::new();
     while let Some(row) = q.next()? {
         let v = versions::from_row(s, &row)?;
         by_key.entry(v.key_uid.clone()).or_default().push(v);
     }
     drop(q);
-    let sql = c"SELECT key_uid, name, ck_id, public, policy, active_version, next_rotation_at, \
-        created_at, updated_at FROM keys WHERE token_id = ?1 ORDER BY name";
+    let sql = std::ffi::CString::new(format!(
+        "SELECT key_uid, name, ck_id, public, policy, active_version, next_rotation_at, \
+         created_at, updated_at FROM keys WHERE token_id = ?1{filter} ORDER BY name"
+    ))
+    .map_err(nul)?;
     // SAFETY: caller contract.
-    let mut q = unsafe { bulk::Statement::prepare(db, sql, &s.token_id)? };
-    let mut out = Vec::with_capacity(by_key.len());
+    let mut q = unsafe { bulk::Statement::prepare(db, &sql, &s.token_id)? };
+    if let Some(g) = since {
+        q.bind_int(2, g)?;
+    }
+    let mut changed = Vec::with_capacity(by_key.len());
     while let Some(row) = q.next()? {
         let key_uid = row.text(0)?;
         let versions = by_key.remove(&key_uid).unwrap_or_default();
-        out.push((
+        changed.push((
             KeyRecord {
                 active_version: s.to_u32("active_version", row.int(5)?)?,
                 key_uid,
@@ -136,7 +185,7 @@ unsafe fn read_keys(
             versions,
         ));
     }
-    Ok(out)
+    Ok(KeyChanges { changed, all_uids })
 }
 
 pub(super) async fn rotate(

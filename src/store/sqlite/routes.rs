@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use super::{audit, data_keys, keys, lease, token, versions, SqliteStore};
 use crate::error::Result;
 use crate::store::{
-    AuditDraft, AuditEntry, DataKeyRecord, KeyRecord, ObjectRecord, PinRole, SealedRef, Store,
-    TokenRecord, VersionRecord, WrappedStorageKey,
+    AuditDraft, AuditEntry, DataKeyRecord, KeyChanges, KeyRecord, ObjectRecord, PinRole, SealedRef,
+    Store, TokenRecord, VersionRecord, WrappedStorageKey,
 };
 
 #[async_trait]
@@ -88,6 +88,10 @@ impl Store for SqliteStore {
 
     async fn load_keys(&self) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
         keys::load(self).await
+    }
+
+    async fn load_keys_since(&self, since: u64) -> Result<KeyChanges> {
+        keys::load_since(self, since).await
     }
 
     async fn rotate_key(

@@ -2,7 +2,7 @@
 //! instances), lifecycle updates with crypto-erasure, and the quiet counters.
 
 use super::*;
-use crate::store::VersionRecord;
+use crate::store::{KeyChanges, VersionRecord};
 
 pub(super) fn key_rec(uid: &str, name: &str) -> KeyRecord {
     KeyRecord {
@@ -522,4 +522,70 @@ async fn reinit_wipes_keys_data_keys_and_audit() {
     assert!(matches!(e, Error::Internal(_)), "{e}");
     assert_eq!(store.load_token().await.unwrap().unwrap().label, "again");
     store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_since_a_generation_name_only_the_keys_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = fresh(&dir).await;
+    for (uid, name) in [("u1", "one"), ("u2", "two"), ("u3", "three")] {
+        store
+            .create_key(&key_rec(uid, name), &version(uid, 1, None), &draft("c"))
+            .await
+            .unwrap();
+    }
+    let uids = |c: &KeyChanges| {
+        let mut v: Vec<_> = c.changed.iter().map(|(k, _)| k.key_uid.clone()).collect();
+        v.sort();
+        v
+    };
+    let g = store.generation().await.unwrap();
+    let none = store.load_keys_since(g).await.unwrap();
+    assert!(none.changed.is_empty(), "nothing changed since {g}");
+    assert_eq!(none.all_uids.as_ref().map(Vec::len), Some(3));
+    // Everything since before the first key.
+    assert_eq!(
+        uids(&store.load_keys_since(0).await.unwrap()),
+        ["u1", "u2", "u3"]
+    );
+
+    // A rotation (new version row, old one updated, key row updated) marks its key only.
+    assert!(rotate(&store, "u2", 1, "r").await.unwrap());
+    let c = store.load_keys_since(g).await.unwrap();
+    assert_eq!(uids(&c), ["u2"]);
+    assert_eq!(c.changed[0].1.len(), 2, "with all its versions");
+    assert_eq!(
+        c.changed,
+        store
+            .load_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(k, _)| k.key_uid == "u2")
+            .collect::<Vec<_>>()
+    );
+
+    // A key update marks it; a deletion shows as a uid gone.
+    let g = store.generation().await.unwrap();
+    let mut k = key_rec("u3", "drei");
+    k.updated_at = 1_700_000_000_500;
+    store.update_key(&k, &draft("key.update")).await.unwrap();
+    store.delete_key("u1", &draft("key.delete")).await.unwrap();
+    let c = store.load_keys_since(g).await.unwrap();
+    assert_eq!(uids(&c), ["u3"]);
+    let mut all = c.all_uids.unwrap();
+    all.sort();
+    assert_eq!(all, ["u2", "u3"]);
+
+    // A version's state change alone marks its key too.
+    let g = store.generation().await.unwrap();
+    let mut vs = store.load_keys().await.unwrap().remove(0).1;
+    vs[0].state = 4;
+    vs[0].revoked_at = Some(9);
+    let key_uid = vs[0].key_uid.clone();
+    store
+        .update_versions(&key_uid, &vs[..1], &[draft("version.revoked")])
+        .await
+        .unwrap();
+    assert_eq!(uids(&store.load_keys_since(g).await.unwrap()), [key_uid]);
 }
