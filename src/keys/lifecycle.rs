@@ -134,6 +134,26 @@ pub fn due_transition(v: &VersionRecord, policy: &Policy, now: i64, newer: u32) 
     }
 }
 
+/// When [`due_transition`] starts to return a move for `v`, all else equal
+/// (`None`: never by time alone).
+pub fn transition_due_at(v: &VersionRecord, policy: &Policy, newer: u32) -> Option<i64> {
+    if v.held {
+        return None;
+    }
+    let at = |t: Option<i64>, dur: u64| t.map(|t| t.saturating_add(ms(dur)));
+    match State::from_u8(v.state)? {
+        State::Valid if !policy.keep_until_reencrypted => {
+            at(v.deactivated_at, policy.valid_period_s)
+        }
+        State::Grace => at(v.grace_at, policy.grace_period_s),
+        State::Revoked if newer >= policy.keep_versions => at(v.revoked_at, policy.retention_s),
+        State::Compromised if newer >= policy.keep_versions => {
+            at(v.compromised_at, policy.retention_s)
+        }
+        _ => None,
+    }
+}
+
 /// Applies a move to a version row: state, its time stamp, and erasure of
 /// the material when destroyed.
 pub fn apply(v: &mut VersionRecord, to: State, now: i64) {
@@ -209,6 +229,44 @@ mod tests {
             due_transition(&version(State::Active, 0), &p, 99_999, 1),
             None
         );
+    }
+
+    #[test]
+    fn transition_due_at_is_the_first_moment_due_transition_answers() {
+        let keep3 = Policy {
+            keep_versions: 3,
+            ..quick()
+        };
+        let until = Policy {
+            keep_until_reencrypted: true,
+            ..quick()
+        };
+        let mut held = version(State::Grace, 500);
+        held.held = true;
+        let cases = [
+            (version(State::Valid, 500), quick(), 1),
+            (version(State::Grace, 700), quick(), 1),
+            (version(State::Revoked, 900), quick(), 1),
+            (version(State::Compromised, 100), quick(), 1),
+            (version(State::Revoked, 900), keep3.clone(), 2),
+            (version(State::Valid, 500), until, 1),
+            (version(State::Active, 0), quick(), 1),
+            (version(State::Destroyed, 0), quick(), 1),
+            (held, quick(), 1),
+        ];
+        for (v, p, newer) in cases {
+            match transition_due_at(&v, &p, newer) {
+                Some(t) => {
+                    assert_eq!(
+                        due_transition(&v, &p, t - 1, newer),
+                        None,
+                        "{v:?} before {t}"
+                    );
+                    assert!(due_transition(&v, &p, t, newer).is_some(), "{v:?} at {t}");
+                }
+                None => assert_eq!(due_transition(&v, &p, i64::MAX / 2, newer), None, "{v:?}"),
+            }
+        }
     }
 
     #[test]

@@ -75,35 +75,102 @@ pub async fn run(slot: Weak<Slot>) {
     }
 }
 
-/// The shortest time between full reads of every key from the store (usage
-/// counts of other processes only live there); in between, time-driven work
-/// is found in memory.
-const FULL_SCAN_EVERY: Duration = Duration::from_secs(1);
+/// The shortest time between scans of the store's keys (usage counts of
+/// other processes only live there); in between, time-driven work is found
+/// in memory.
+const SCAN_EVERY: Duration = Duration::from_secs(1);
 
-/// A full read may take at most 1/this of the leader's time: with 100,000
-/// keys a read takes ~0.4 s, and once a second would be 40 % of a core.
-const FULL_SCAN_SHARE: u32 = 20;
+/// A scan may take at most 1/this of the leader's time: with 100,000 keys a
+/// full read takes ~0.4 s, and once a second would be 40 % of a core.
+const SCAN_SHARE: u32 = 20;
 
-/// Whether the next tick reads every key, given the last full read.
-fn full_scan_due(last: Option<(Instant, Duration)>) -> bool {
-    last.is_none_or(|(at, took)| at.elapsed() >= FULL_SCAN_EVERY.max(took * FULL_SCAN_SHARE))
+/// Every this many scans one reads every key; the others read the keys
+/// stamped since the previous scan (usage counts stamp them too).
+const FULL_SCAN_EVERY: u64 = 60;
+
+/// What the key manager's last scan of the store saw.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanMark {
+    /// When it started.
+    at: Instant,
+    /// How long it took.
+    took: Duration,
+    /// The store generation read before it (the next scan reads the keys
+    /// changed after it).
+    generation: u64,
+    /// Scans so far.
+    scans: u64,
+}
+
+/// Whether the next tick scans, given the last scan.
+fn scan_due(last: Option<ScanMark>) -> bool {
+    last.is_none_or(|m| m.at.elapsed() >= SCAN_EVERY.max(m.took * SCAN_SHARE))
+}
+
+/// When `ring` next has time-driven work: its scheduled rotation or the
+/// next lifecycle move of an older version (`None`: nothing scheduled).
+fn next_due_at(ring: &KeyRing) -> Option<i64> {
+    let moves = ring
+        .versions
+        .iter()
+        .filter(|v| v.version != ring.key.active_version)
+        .filter_map(|v| {
+            let newer = ring
+                .versions
+                .iter()
+                .filter(|x| x.version > v.version)
+                .count() as u32;
+            lifecycle::transition_due_at(v, &ring.policy, newer)
+        });
+    ring.key.next_rotation_at.into_iter().chain(moves).min()
 }
 
 /// True when `ring` has time-driven work due at `now`.
 fn due_in_memory(ring: &KeyRing, now: i64) -> bool {
-    ring.key.next_rotation_at.is_some_and(|t| t <= now)
-        || ring
-            .versions
-            .iter()
-            .filter(|v| v.version != ring.key.active_version)
-            .any(|v| {
-                let newer = ring
-                    .versions
-                    .iter()
-                    .filter(|x| x.version > v.version)
-                    .count() as u32;
-                lifecycle::due_transition(v, &ring.policy, now, newer).is_some()
-            })
+    next_due_at(ring).is_some_and(|t| t <= now)
+}
+
+/// The earliest time any loaded key has time-driven work, recomputed only
+/// when the rings changed: walking 100,000 rings every tick cost 5 % of a
+/// core.
+fn earliest_due(slot: &Slot) -> Option<i64> {
+    let generation = slot.rings_generation();
+    let mut cache = slot.earliest_due.lock();
+    if let Some((g, due)) = *cache {
+        if g == generation {
+            return due;
+        }
+    }
+    let due = slot
+        .rings_where(|_| true)
+        .iter()
+        .filter_map(|r| next_due_at(r))
+        .min();
+    *cache = Some((generation, due));
+    due
+}
+
+/// Whether this process leads now. The leader renews its lease once a
+/// third of the TTL has passed, not every tick; a follower reads who holds
+/// it and only tries to take it once it has expired. Taking or renewing is
+/// a write transaction, and every process ticking five times a second used
+/// to queue on the store's write lock (and the leader to fsync) each time.
+async fn lead(slot: &Slot, now: i64) -> Result<bool> {
+    let renewed = *slot.lease_renewed.lock();
+    if renewed.is_some_and(|t| (0..LEASE_TTL_MS / 3).contains(&(now - t))) {
+        return Ok(true);
+    }
+    let store = slot.store();
+    if renewed.is_none() {
+        if let Some((holder, expires)) = store.lease_holder().await? {
+            if holder != slot.holder && expires > now {
+                return Ok(false);
+            }
+        }
+    }
+    let won = store.try_lease(&slot.holder, now, LEASE_TTL_MS).await?;
+    *slot.lease_renewed.lock() = won.then_some(now);
+    Ok(won)
 }
 
 /// One round of manager duties (also what `keyrotor manager run` repeats).
@@ -114,12 +181,21 @@ pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
         return Ok(());
     }
     let now = clock::now_ms();
-    if !store.try_lease(&slot.holder, now, LEASE_TTL_MS).await? {
+    if !lead(slot, now).await? {
         return Ok(());
     }
-    if full_scan_due(*slot.full_scan.lock()) {
+    let last = *slot.full_scan.lock();
+    if scan_due(last) {
         let started = Instant::now();
-        for (key, versions) in store.load_keys().await? {
+        let generation = store.generation().await?;
+        let scans = last.map_or(0, |m| m.scans + 1);
+        let keys = match last {
+            Some(m) if !scans.is_multiple_of(FULL_SCAN_EVERY) => {
+                store.load_keys_since(m.generation, false).await?.changed
+            }
+            _ => store.load_keys().await?,
+        };
+        for (key, versions) in keys {
             let ring = KeyRing {
                 policy: Policy::from_json(&key.policy)?,
                 key,
@@ -127,8 +203,13 @@ pub async fn tick_once(slot: &Arc<Slot>) -> Result<()> {
             };
             run_due(slot, &ring, now).await?;
         }
-        *slot.full_scan.lock() = Some((started, started.elapsed()));
-    } else if !slot.rings_where(|r| due_in_memory(r, now)).is_empty() {
+        *slot.full_scan.lock() = Some(ScanMark {
+            at: started,
+            took: started.elapsed(),
+            generation,
+            scans,
+        });
+    } else if earliest_due(slot).is_some_and(|t| t <= now) {
         // Only the due keys, as the store has them now.
         slot.clone().refresh().await?;
         for ring in slot.rings_where(|r| due_in_memory(r, now)) {
@@ -341,6 +422,14 @@ mod tests {
     #[test]
     fn full_scans_space_out_with_their_cost() {
         let ago = |s: u64| Instant::now().checked_sub(Duration::from_secs(s)).unwrap();
+        let mark = |at: Instant, took: Duration| ScanMark {
+            at,
+            took,
+            generation: 0,
+            scans: 0,
+        };
+        let full_scan_due =
+            |last: Option<(Instant, Duration)>| scan_due(last.map(|(a, t)| mark(a, t)));
         assert!(full_scan_due(None), "the first tick reads every key");
         let quick = Duration::from_millis(10);
         assert!(!full_scan_due(Some((Instant::now(), quick))));

@@ -109,9 +109,10 @@ pub trait Store: Send + Sync {
     /// Every named key with its versions (ascending), keys by name, from one snapshot.
     async fn load_keys(&self) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>>;
     /// The keys changed by writes that committed after store generation `since` (each
-    /// with all its versions), plus every key's uid, from one snapshot. May return keys
-    /// that did not change (writes that do not bump the generation stamp keys too).
-    async fn load_keys_since(&self, since: u64) -> Result<KeyChanges>;
+    /// with all its versions), and with `all_uids` every key's uid, from one snapshot.
+    /// May return keys that did not change (writes that do not bump the generation stamp
+    /// keys too).
+    async fn load_keys_since(&self, since: u64, all_uids: bool) -> Result<KeyChanges>;
     /// Rotates exactly once across processes: if the key's active version is no longer
     /// `expected_active`, returns `Ok(false)` and writes nothing. Otherwise inserts `new`,
     /// replaces the row of version `expected_active` with `old_changes`, sets the key's

@@ -110,8 +110,14 @@ pub struct Slot {
     lazy_last: Mutex<Option<std::time::Instant>>,
     /// Reloads since start, to make every FULL_RELOAD_EVERY-th one full.
     partial_reloads: AtomicU64,
-    /// When the key manager last read every key, and how long that took.
-    pub(crate) full_scan: Mutex<Option<(std::time::Instant, std::time::Duration)>>,
+    /// When this process last took or renewed the manager lease (ms).
+    pub(crate) lease_renewed: Mutex<Option<i64>>,
+    /// The key manager's cached earliest due time, for a rings generation.
+    pub(crate) earliest_due: Mutex<Option<(u64, Option<i64>)>>,
+    /// Bumped whenever a ring is added, replaced or removed.
+    rings_gen: AtomicU64,
+    /// What the key manager's last scan of the store's keys saw.
+    pub(crate) full_scan: Mutex<Option<crate::keys::manager::ScanMark>>,
 }
 
 impl Slot {
@@ -152,6 +158,9 @@ impl Slot {
             lazy_last: Mutex::new(None),
             full_scan: Mutex::new(None),
             partial_reloads: AtomicU64::new(0),
+            rings_gen: AtomicU64::new(0),
+            earliest_due: Mutex::new(None),
+            lease_renewed: Mutex::new(None),
         });
         slot.reload_if_stale()?;
         if background {
@@ -272,7 +281,7 @@ impl Slot {
             && self.partial_reloads.fetch_add(1, Ordering::AcqRel) % FULL_RELOAD_EVERY
                 != FULL_RELOAD_EVERY - 1;
         let (keys, all_uids) = if partial {
-            let c = self.store.load_keys_since(prev).await?;
+            let c = self.store.load_keys_since(prev, true).await?;
             (c.changed, c.all_uids)
         } else {
             (self.store.load_keys().await?, None)
@@ -347,6 +356,7 @@ impl Slot {
         }
         *self.token.write() = token;
         *self.rings.write() = rings;
+        self.rings_changed();
         self.objects.merge_token_objects(fresh, &kept);
         self.loaded_generation.store(generation, Ordering::Release);
         Ok(())
@@ -395,6 +405,16 @@ impl Slot {
             .map_or_else(|| rv(sys::CKR_KEY_HANDLE_INVALID), Ok)
     }
 
+    /// Changes whenever the set of rings or any ring's state changes, so
+    /// what is derived from all of them can be cached.
+    pub fn rings_generation(&self) -> u64 {
+        self.rings_gen.load(Ordering::Acquire)
+    }
+
+    pub(super) fn rings_changed(&self) {
+        self.rings_gen.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The rotating keys, as last loaded, for which `keep` holds (unsorted).
     pub fn rings_where(&self, keep: impl Fn(&KeyRing) -> bool) -> Vec<Arc<KeyRing>> {
         self.rings
@@ -423,6 +443,7 @@ impl Slot {
     pub fn forget_token_contents(&self) {
         self.objects.clear_token_objects();
         self.rings.write().clear();
+        self.rings_changed();
         self.ivs.lock().clear();
         self.counts.lock().clear();
         // Nothing is loaded any more: the next reload must read every key.

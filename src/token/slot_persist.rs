@@ -123,6 +123,7 @@ impl Slot {
                 versions,
             }),
         );
+        self.rings_changed();
         self.objects.merge_key(faces, &before);
         Ok(())
     }
@@ -131,6 +132,7 @@ impl Slot {
     pub fn drop_key(&self, key_uid: &str) {
         let before = self.face_uids(key_uid);
         self.rings.write().remove(key_uid);
+        self.rings_changed();
         self.objects.merge_key(Vec::new(), &before);
     }
 

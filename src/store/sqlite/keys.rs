@@ -74,16 +74,16 @@ pub(super) async fn create(
 
 /// Every key of the token with its versions, from one snapshot.
 pub(super) async fn load(s: &SqliteStore) -> Result<Vec<(KeyRecord, Vec<VersionRecord>)>> {
-    Ok(read(s, None).await?.changed)
+    Ok(read(s, None, false).await?.changed)
 }
 
-/// The keys changed after generation `since` (with all their versions) and
-/// the uids of every key, from one snapshot.
-pub(super) async fn load_since(s: &SqliteStore, since: u64) -> Result<KeyChanges> {
-    read(s, Some(since)).await
+/// The keys changed after generation `since` (with all their versions) and,
+/// with `all_uids`, the uids of every key, from one snapshot.
+pub(super) async fn load_since(s: &SqliteStore, since: u64, all_uids: bool) -> Result<KeyChanges> {
+    read(s, Some(since), all_uids).await
 }
 
-async fn read(s: &SqliteStore, since: Option<u64>) -> Result<KeyChanges> {
+async fn read(s: &SqliteStore, since: Option<u64>, all_uids: bool) -> Result<KeyChanges> {
     // One read transaction: the queries see the same snapshot, so a rotation committed in
     // between cannot show a key whose active version is missing from its versions.
     let mut tx = s.pool.begin().await.map_err(s.err("begin read"))?;
@@ -92,7 +92,7 @@ async fn read(s: &SqliteStore, since: Option<u64>) -> Result<KeyChanges> {
         let since = since.map(|g| i64::try_from(g).unwrap_or(i64::MAX));
         // SAFETY: the locked handle keeps sqlx's worker off this connection
         // until it drops, after `read_keys` has dropped its statements.
-        unsafe { read_keys(s, handle.as_raw_handle(), since) }
+        unsafe { read_keys(s, handle.as_raw_handle(), since, all_uids) }
     };
     tx.commit().await.map_err(s.err("end read"))?;
     read.map_err(|e| match e {
@@ -104,7 +104,7 @@ async fn read(s: &SqliteStore, since: Option<u64>) -> Result<KeyChanges> {
 }
 
 /// The queries of [`read`], stepped in place: every key, or with `since`
-/// the keys stamped after that generation plus every key's uid.
+/// the keys stamped after that generation (and with `uids` every key's uid).
 ///
 /// # Safety
 /// `db` must be an open connection that no other thread uses meanwhile.
@@ -112,6 +112,7 @@ unsafe fn read_keys(
     s: &SqliteStore,
     db: std::ptr::NonNull<libsqlite3_sys::sqlite3>,
     since: Option<i64>,
+    uids: bool,
 ) -> Result<KeyChanges> {
     let filter = if since.is_some() {
         " AND changed_gen > ?2"
@@ -120,7 +121,7 @@ unsafe fn read_keys(
     };
     let nul = |_| Error::Internal("NUL in SQL".into());
     let mut all_uids = None;
-    if since.is_some() {
+    if uids {
         // SAFETY: caller contract.
         let mut q = unsafe {
             bulk::Statement::prepare(

@@ -90,8 +90,8 @@ impl Store for SqliteStore {
         keys::load(self).await
     }
 
-    async fn load_keys_since(&self, since: u64) -> Result<KeyChanges> {
-        keys::load_since(self, since).await
+    async fn load_keys_since(&self, since: u64, all_uids: bool) -> Result<KeyChanges> {
+        keys::load_since(self, since, all_uids).await
     }
 
     async fn rotate_key(

@@ -540,18 +540,18 @@ async fn changes_since_a_generation_name_only_the_keys_touched() {
         v
     };
     let g = store.generation().await.unwrap();
-    let none = store.load_keys_since(g).await.unwrap();
+    let none = store.load_keys_since(g, true).await.unwrap();
     assert!(none.changed.is_empty(), "nothing changed since {g}");
     assert_eq!(none.all_uids.as_ref().map(Vec::len), Some(3));
     // Everything since before the first key.
     assert_eq!(
-        uids(&store.load_keys_since(0).await.unwrap()),
+        uids(&store.load_keys_since(0, true).await.unwrap()),
         ["u1", "u2", "u3"]
     );
 
     // A rotation (new version row, old one updated, key row updated) marks its key only.
     assert!(rotate(&store, "u2", 1, "r").await.unwrap());
-    let c = store.load_keys_since(g).await.unwrap();
+    let c = store.load_keys_since(g, true).await.unwrap();
     assert_eq!(uids(&c), ["u2"]);
     assert_eq!(c.changed[0].1.len(), 2, "with all its versions");
     assert_eq!(
@@ -571,7 +571,7 @@ async fn changes_since_a_generation_name_only_the_keys_touched() {
     k.updated_at = 1_700_000_000_500;
     store.update_key(&k, &draft("key.update")).await.unwrap();
     store.delete_key("u1", &draft("key.delete")).await.unwrap();
-    let c = store.load_keys_since(g).await.unwrap();
+    let c = store.load_keys_since(g, true).await.unwrap();
     assert_eq!(uids(&c), ["u3"]);
     let mut all = c.all_uids.unwrap();
     all.sort();
@@ -587,5 +587,8 @@ async fn changes_since_a_generation_name_only_the_keys_touched() {
         .update_versions(&key_uid, &vs[..1], &[draft("version.revoked")])
         .await
         .unwrap();
-    assert_eq!(uids(&store.load_keys_since(g).await.unwrap()), [key_uid]);
+    assert_eq!(
+        uids(&store.load_keys_since(g, true).await.unwrap()),
+        [key_uid]
+    );
 }
