@@ -38,6 +38,46 @@ fn default_keyrotor() -> PathBuf {
     Path::new(&base).join("target/release/libkeyrotor.so")
 }
 
+/// The newest modification time of the files under `dir`.
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            if meta.is_dir() {
+                newest(&e.path())
+            } else {
+                meta.modified().ok()
+            }
+        })
+        .max()
+}
+
+/// `cargo bench` builds the crate as a library for the harness but does not
+/// relink `target/release/libkeyrotor.so`, so after a source change the
+/// module measured would be the old one. Refuses that (BENCH_ALLOW_STALE=1
+/// to measure it anyway).
+fn refuse_stale(module: &Path) -> Result<(), String> {
+    let base = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
+    let built = std::fs::metadata(module).and_then(|m| m.modified()).ok();
+    let sources = [base.join("src"), base.join("migrations")]
+        .iter()
+        .filter_map(|d| newest(d))
+        .max();
+    match (built, sources) {
+        (Some(b), Some(s)) if s > b && std::env::var_os("BENCH_ALLOW_STALE").is_none() => {
+            Err(format!(
+                "{} is older than the sources in {}: run `cargo build --release` first \
+             (or set BENCH_ALLOW_STALE=1 to measure it anyway)",
+                module.display(),
+                base.display()
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The modules to measure: those named, else keyrotor and SoftHSM2;
 /// `--softhsm` adds SoftHSM2 to either ("also measure").
 fn targets(args: &Args) -> Vec<PathBuf> {
@@ -331,6 +371,9 @@ pub fn run(args: &Args) -> Result<(), String> {
                 path.display()
             ));
             continue;
+        }
+        if t.kind == Kind::Keyrotor {
+            refuse_stale(&path)?;
         }
         let (rows, info) = run_module(args, &t, per_module.is_empty(), &mut notes);
         columns.push(Column {
