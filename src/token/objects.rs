@@ -410,15 +410,12 @@ impl ObjectTable {
     }
 
     /// Applies the store's current set of token objects: new ones get
-    /// handles, changed ones are replaced, those in `kept` stay as they are,
-    /// the rest are removed.
-    pub fn merge_token_objects(&self, fresh: Vec<LoadedObject>, kept: &[String]) {
+    /// handles, changed ones are replaced, the faces of rotating keys for
+    /// which `kept` holds stay as they are, the rest are removed.
+    pub fn merge_token_objects(&self, fresh: Vec<LoadedObject>, kept: impl Fn(&RotRef) -> bool) {
         let mut g = self.inner.write();
-        let mut seen: std::collections::HashSet<CK_OBJECT_HANDLE> = kept
-            .iter()
-            .filter_map(|uid| g.by_uid.get(uid).copied())
-            .collect();
-        seen.reserve(fresh.len());
+        let mut seen: std::collections::HashSet<CK_OBJECT_HANDLE> =
+            std::collections::HashSet::with_capacity(fresh.len());
         let mut changed = false;
         for l in fresh {
             match g.by_uid.get(&l.uid).copied() {
@@ -441,7 +438,9 @@ impl ObjectTable {
         let gone: Vec<_> = g
             .by_handle
             .values()
-            .filter(|e| e.owner.is_none() && !seen.contains(&e.handle))
+            .filter(|e| {
+                e.owner.is_none() && !seen.contains(&e.handle) && !e.rot.as_ref().is_some_and(&kept)
+            })
             .map(|e| e.handle)
             .collect();
         for h in &gone {
@@ -483,7 +482,17 @@ mod tests {
     #[test]
     fn merge_replaces_only_what_changed_and_keeps_what_it_is_told() {
         let t = ObjectTable::default();
-        t.merge_token_objects(vec![data("a", b"x"), data("b", b"x"), data("c", b"y")], &[]);
+        // "b" is the face of a rotating key "kb".
+        let face = || LoadedObject {
+            rot: Some(RotRef {
+                key_uid: "kb".into(),
+                version: None,
+            }),
+            ..data("b", b"x")
+        };
+        let none = |_: &RotRef| false;
+        let keep_kb = |r: &RotRef| r.key_uid == "kb";
+        t.merge_token_objects(vec![data("a", b"x"), face(), data("c", b"y")], none);
         let (a, b, c) = (
             t.handle_of("a").unwrap(),
             t.handle_of("b").unwrap(),
@@ -494,7 +503,7 @@ mod tests {
         let epoch = t.epoch();
 
         // The same objects again: nothing replaced, no epoch bump.
-        t.merge_token_objects(vec![data("a", b"x"), data("b", b"x"), data("c", b"y")], &[]);
+        t.merge_token_objects(vec![data("a", b"x"), face(), data("c", b"y")], none);
         assert!(Arc::ptr_eq(&before, &t.get(a).unwrap()));
         assert_eq!(t.epoch(), epoch);
 
@@ -502,7 +511,7 @@ mod tests {
         // without being read; "c" gone from the store.
         let mut changed = data("a", b"z");
         changed.sealed = Some(b"resealed".to_vec());
-        t.merge_token_objects(vec![changed], &["b".to_string()]);
+        t.merge_token_objects(vec![changed], keep_kb);
         assert_eq!(
             t.handle_of("a"),
             Some(a),
@@ -524,7 +533,12 @@ mod tests {
         let now = t.get(a).unwrap();
         let mut resealed = data("a", b"z");
         resealed.sealed = Some(b"again".to_vec());
-        t.merge_token_objects(vec![resealed], &["b".to_string()]);
+        t.merge_token_objects(vec![resealed], keep_kb);
+        assert_eq!(t.handle_of("b"), Some(b));
+
+        // Not kept and not in the store any more: the face goes too.
+        t.merge_token_objects(vec![data("a", b"z")], none);
+        assert!(t.handle_of("b").is_none());
         assert!(!Arc::ptr_eq(&now, &t.get(a).unwrap()));
     }
 }

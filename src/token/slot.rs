@@ -305,14 +305,14 @@ impl Slot {
         let mut rings = HashMap::with_capacity(keys.len());
         // Faces of keys nobody changed are kept as they are: a reload after
         // one rotation elsewhere rebuilds one key, not all of them.
-        let mut kept = Vec::new();
+        // Uids borrowed from `old_rings`, which outlives the merge below.
+        let mut kept: std::collections::HashSet<&str> = std::collections::HashSet::new();
         if let Some(all) = &all_uids {
             let changed: std::collections::HashSet<&str> =
                 keys.iter().map(|(k, _)| k.key_uid.as_str()).collect();
             for uid in all.iter().filter(|u| !changed.contains(u.as_str())) {
                 if let Some(old) = old_rings.get(uid) {
-                    kept.push(uid.clone());
-                    kept.extend(old.versions.iter().map(|v| v.version_uid.clone()));
+                    kept.insert(old.key.key_uid.as_str());
                     rings.insert(uid.clone(), old.clone());
                 }
             }
@@ -322,8 +322,7 @@ impl Slot {
                 .get(&key.key_uid)
                 .filter(|r| r.key == key && r.versions == versions)
             {
-                kept.push(key.key_uid.clone());
-                kept.extend(versions.iter().map(|v| v.version_uid.clone()));
+                kept.insert(old.key.key_uid.as_str());
                 rings.insert(key.key_uid, old.clone());
                 continue;
             }
@@ -357,7 +356,8 @@ impl Slot {
         *self.token.write() = token;
         *self.rings.write() = rings;
         self.rings_changed();
-        self.objects.merge_token_objects(fresh, &kept);
+        self.objects
+            .merge_token_objects(fresh, |rot: &RotRef| kept.contains(rot.key_uid.as_str()));
         self.loaded_generation.store(generation, Ordering::Release);
         Ok(())
     }
