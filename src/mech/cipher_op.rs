@@ -44,7 +44,9 @@ enum Kind {
         aad: Vec<u8>,
     },
     Block {
-        stream: BlockCipherStream,
+        // Boxed: the stream is 160 bytes, and the operation moves in and out
+        // of its session slot on every call (GCM is the hot path, not this).
+        stream: Box<BlockCipherStream>,
         mode: ModeKind,
     },
 }
@@ -116,21 +118,26 @@ impl CipherOp {
     ) -> Result<CipherOp> {
         // Decryption through a ring picks its version later; everything
         // else works with the key itself or the Active version.
-        let enc = key.encrypting().map(|(v, m)| (v, m.clone()));
+        // Borrowed: every clone of an Arc here is an atomic pair on the hot path.
+        let enc = key.encrypting();
         let material = || {
             enc.as_ref()
-                .map(|(_, m)| m.clone())
+                .map(|(_, m)| Arc::clone(m))
                 .map_err(|e| Error::Rv(e.ck_rv()))
         };
         let version = enc.as_ref().ok().and_then(|(v, _)| *v);
         let block = |mode: BlockMode, kind: ModeKind| -> Result<Kind> {
             Ok(Kind::Block {
-                stream: BlockCipherStream::new(material()?.aes()?.clone(), mode, encrypt)?,
+                stream: Box::new(BlockCipherStream::new(
+                    material()?.aes()?.clone(),
+                    mode,
+                    encrypt,
+                )?),
                 mode: kind,
             })
         };
         let ring = match key {
-            KeyRef::Ring(r) => Some(r.clone()),
+            KeyRef::Ring(r) => Some(r),
             KeyRef::Plain(_) => None,
         };
         let need_iv = || iv.map_or_else(|| rv(sys::CKR_GENERAL_ERROR), Ok);
@@ -155,13 +162,13 @@ impl CipherOp {
                     aad: aad.clone(),
                 },
                 (false, _) => Kind::EnvelopeOpen {
-                    ring: r,
+                    ring: Arc::clone(r),
                     aad: aad.clone(),
                 },
                 _ => return rv(sys::CKR_KEY_TYPE_INCONSISTENT),
             },
             (Mechanism::Rewrap { aad }, Some(r)) if encrypt => Kind::Rewrap {
-                ring: r,
+                ring: Arc::clone(r),
                 iv: need_iv()?,
                 aad: aad.clone(),
             },
