@@ -34,6 +34,7 @@ use zeroize::Zeroizing;
 
 use self::errors::{classify, presented, raw_code, Failure};
 use self::module::{Module, State, RECONNECT_WAIT};
+use self::ops::GcmCall;
 use self::pool::{Conn, ConnPool, Workers};
 use super::KeyBackend;
 use crate::config::{CallMode, GcmMode, Pkcs11Config};
@@ -166,38 +167,27 @@ impl Inner {
         Ok(h)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn gcm(
         &self,
         st: &State,
         conn: &Conn,
         reference: &[u8],
-        encrypt: bool,
-        iv: &[u8],
-        aad: &[u8],
-        tag_len: usize,
-        input: &[u8],
+        call: GcmCall<'_>,
         out: &mut [u8],
     ) -> Result<usize> {
         let key = self.key(st, conn, reference)?;
+        let GcmCall {
+            encrypt,
+            iv,
+            aad,
+            tag_len,
+            input,
+        } = call;
+        let ecb = &mut |b: &mut [u8]| ops::ecb_in_place(st, conn, key, b);
         match (self.cfg.gcm, encrypt) {
-            (GcmMode::Native, _) => ops::gcm(st, conn, key, encrypt, iv, aad, tag_len, input, out),
-            (GcmMode::Ecb, true) => host_gcm::encrypt(
-                &mut |b| ops::ecb_in_place(st, conn, key, b),
-                iv,
-                aad,
-                input,
-                tag_len,
-                out,
-            ),
-            (GcmMode::Ecb, false) => host_gcm::decrypt(
-                &mut |b| ops::ecb_in_place(st, conn, key, b),
-                iv,
-                aad,
-                input,
-                tag_len,
-                out,
-            ),
+            (GcmMode::Native, _) => ops::gcm(st, conn, key, call, out),
+            (GcmMode::Ecb, true) => host_gcm::encrypt(ecb, iv, aad, input, tag_len, out),
+            (GcmMode::Ecb, false) => host_gcm::decrypt(ecb, iv, aad, input, tag_len, out),
         }
     }
 }
@@ -235,40 +225,36 @@ impl Pkcs11Backend {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn gcm(
-        &self,
-        reference: &[u8],
-        encrypt: bool,
-        iv: &[u8],
-        aad: &[u8],
-        tag_len: usize,
-        input: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize> {
+    fn gcm(&self, reference: &[u8], call: GcmCall<'_>, out: &mut [u8]) -> Result<usize> {
         if let Exec::Inline(pool) = &self.exec {
             // Borrowed buffers, no copies: the hot path of `calls = "inline"`.
             let deadline = self.deadline();
             let mut slot = pool.checkout(deadline)?;
             let r = self.inner.run(&mut slot, deadline, &mut |inner, st, conn| {
-                inner.gcm(st, conn, reference, encrypt, iv, aad, tag_len, input, out)
+                inner.gcm(st, conn, reference, call, out)
             });
             pool.checkin(slot);
             return r;
         }
         // A worker may outlive this call (timeout): it gets its own copies.
         let cap = out.len();
+        let (encrypt, tag_len) = (call.encrypt, call.tag_len);
         let (reference, iv, aad, input) = (
             reference.to_vec(),
-            iv.to_vec(),
-            aad.to_vec(),
-            input.to_vec(),
+            call.iv.to_vec(),
+            call.aad.to_vec(),
+            call.input.to_vec(),
         );
         let (n, buf) = self.call(move |inner, st, conn| {
             let mut buf = Zeroizing::new(vec![0u8; cap]);
-            let n = inner.gcm(
-                st, conn, &reference, encrypt, &iv, &aad, tag_len, &input, &mut buf,
-            )?;
+            let owned = GcmCall {
+                encrypt,
+                iv: &iv,
+                aad: &aad,
+                tag_len,
+                input: &input,
+            };
+            let n = inner.gcm(st, conn, &reference, owned, &mut buf)?;
             Ok((n, buf))
         })?;
         let src = buf.get(..n).ok_or(Error::Rv(sys::CKR_GENERAL_ERROR))?;
@@ -318,7 +304,14 @@ impl KeyBackend for Pkcs11Backend {
         tag_len: usize,
         out: &mut [u8],
     ) -> Result<usize> {
-        self.gcm(reference, true, iv, aad, tag_len, plaintext, out)
+        let call = GcmCall {
+            encrypt: true,
+            iv,
+            aad,
+            tag_len,
+            input: plaintext,
+        };
+        self.gcm(reference, call, out)
     }
 
     fn gcm_decrypt(
@@ -330,7 +323,14 @@ impl KeyBackend for Pkcs11Backend {
         tag_len: usize,
         out: &mut [u8],
     ) -> Result<usize> {
-        self.gcm(reference, false, iv, aad, tag_len, ct_and_tag, out)
+        let call = GcmCall {
+            encrypt: false,
+            iv,
+            aad,
+            tag_len,
+            input: ct_and_tag,
+        };
+        self.gcm(reference, call, out)
     }
 
     fn mechanisms(&self) -> Vec<CK_MECHANISM_TYPE> {

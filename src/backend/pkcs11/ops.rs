@@ -122,21 +122,37 @@ fn ulong(n: usize) -> Result<CK_ULONG> {
     CK_ULONG::try_from(n).map_err(|_| Error::Rv(sys::CKR_DATA_LEN_RANGE))
 }
 
+/// One AES-GCM request as the slot forwards it to the HSM.
+#[derive(Clone, Copy)]
+pub(super) struct GcmCall<'a> {
+    /// Encrypt (`input` is plaintext) or decrypt (`input` is `ct || tag`).
+    pub encrypt: bool,
+    /// The IV, any length the HSM takes.
+    pub iv: &'a [u8],
+    /// Additional authenticated data.
+    pub aad: &'a [u8],
+    /// Tag length in bytes.
+    pub tag_len: usize,
+    /// Plaintext or `ct || tag`.
+    pub input: &'a [u8],
+}
+
 /// One-shot `CKM_AES_GCM` in the HSM: encrypt writes `ct || tag` into
 /// `out`; decrypt writes the plaintext (a bad tag, whatever code the HSM
 /// uses for it, is [`Error::EncryptedDataInvalid`], `out` zeroed).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn gcm(
     st: &State,
     conn: &Conn,
     key: ObjectHandle,
-    encrypt: bool,
-    iv: &[u8],
-    aad: &[u8],
-    tag_len: usize,
-    input: &[u8],
+    call: GcmCall<'_>,
     out: &mut [u8],
 ) -> Result<usize> {
+    let GcmCall {
+        encrypt,
+        tag_len,
+        input,
+        ..
+    } = call;
     let expected = if encrypt {
         input.len().saturating_add(tag_len)
     } else {
@@ -149,8 +165,8 @@ pub(super) fn gcm(
         return rv(sys::CKR_BUFFER_TOO_SMALL);
     }
     let result = match &st.fns {
-        Some(fns) => gcm_raw(fns, conn, key, encrypt, iv, aad, tag_len, input, out),
-        None => gcm_cryptoki(conn, key, encrypt, iv, aad, tag_len, input, out),
+        Some(fns) => gcm_raw(fns, conn, key, call, out),
+        None => gcm_cryptoki(conn, key, call, out),
     };
     let n = result.inspect_err(|_| out.zeroize())?;
     if n != expected {
@@ -164,17 +180,19 @@ pub(super) fn gcm(
 
 /// Through `cryptoki` (which asks for the output length first: one more
 /// call, and a copy).
-#[allow(clippy::too_many_arguments)]
 fn gcm_cryptoki(
     conn: &Conn,
     key: ObjectHandle,
-    encrypt: bool,
-    iv: &[u8],
-    aad: &[u8],
-    tag_len: usize,
-    input: &[u8],
+    call: GcmCall<'_>,
     out: &mut [u8],
 ) -> Result<usize> {
+    let GcmCall {
+        encrypt,
+        iv,
+        aad,
+        tag_len,
+        input,
+    } = call;
     let mut iv = iv.to_vec();
     let bits = ulong(tag_len.saturating_mul(8))?;
     let params = GcmParams::new(&mut iv, aad, bits.into()).map_err(lift)?;
@@ -199,18 +217,20 @@ fn gcm_cryptoki(
 }
 
 /// Through the function list: init and one call straight into `out`.
-#[allow(clippy::too_many_arguments)]
 fn gcm_raw(
     fns: &Functions,
     conn: &Conn,
     key: ObjectHandle,
-    encrypt: bool,
-    iv: &[u8],
-    aad: &[u8],
-    tag_len: usize,
-    input: &[u8],
+    call: GcmCall<'_>,
     out: &mut [u8],
 ) -> Result<usize> {
+    let GcmCall {
+        encrypt,
+        iv,
+        aad,
+        tag_len,
+        input,
+    } = call;
     let mut params = sys::CK_GCM_PARAMS {
         // The HSM only reads IV and AAD; the API is not const-correct.
         pIv: iv.as_ptr().cast_mut(),
